@@ -1,0 +1,198 @@
+# Layer constructors, networks and their printing.
+
+new_layer <- function(kind, name, ...) {
+  structure(list(kind = kind, name = name, ...), class = c(paste0("nt_", kind), "nt_layer"))
+}
+
+#' Dense (fully connected) layer
+#'
+#' In the NTK parametrization the layer maps the NNGP kernel `K` to
+#' `w_var * K + b_var`, and the NTK `T` to `w_var * T + K_new`; a frozen layer
+#' (`trainable = FALSE`) omits the `+ K_new`. On images it acts per pixel.
+#'
+#' @param w_var Weight variance (non-negative).
+#' @param b_var Bias variance (non-negative).
+#' @param trainable Whether the layer's parameters are trained (contribute to
+#'   the NTK).
+#' @return A layer object of class `nt_layer`.
+#' @seealso [nt_serial()], [nt_fc()], [nt_kernel()]
+#' @examples
+#' nt_dense(w_var = 2, b_var = 0.1)
+#' @export
+nt_dense <- function(w_var = 1, b_var = 0, trainable = TRUE) {
+  new_layer("dense", "Dense",
+            w_var = check_number(w_var, "w_var", lower = 0),
+            b_var = check_number(b_var, "b_var", lower = 0),
+            trainable = check_flag(trainable, "trainable"))
+}
+
+new_activation <- function(name, ...) new_layer("activation", name, ...)
+
+#' Elementwise activation layers
+#'
+#' Activations with closed-form dual kernels (KERNELS.md section 2): `nt_relu`,
+#' `nt_leaky_relu` (`a * min(u, 0) + max(u, 0)` with `a = slope`), `nt_abs`,
+#' `nt_erf`, `nt_gelu` (`u * pnorm(u)`, the exact GELU) and `nt_identity`. For
+#' any other function use [nt_activation()].
+#'
+#' @param slope Slope of the negative part.
+#' @return A layer object of class `nt_layer`.
+#' @examples
+#' nt_serial(nt_dense(), nt_leaky_relu(0.1), nt_dense())
+#' @name activations
+NULL
+
+#' @rdname activations
+#' @export
+nt_relu <- function() new_activation("ReLU", code = "abrelu", a = 0, b = 1)
+
+#' @rdname activations
+#' @export
+nt_leaky_relu <- function(slope = 0.01) {
+  new_activation("LeakyReLU", code = "abrelu", a = check_number(slope, "slope"), b = 1)
+}
+
+#' @rdname activations
+#' @export
+nt_abs <- function() new_activation("Abs", code = "abrelu", a = -1, b = 1)
+
+#' @rdname activations
+#' @export
+nt_erf <- function() new_activation("Erf", code = "erf")
+
+#' @rdname activations
+#' @export
+nt_gelu <- function() new_activation("GELU", code = "gelu")
+
+#' @rdname activations
+#' @export
+nt_identity <- function() new_activation("Identity", code = "identity")
+
+activation_by_name <- function(name) {
+  makers <- list(relu = nt_relu, leaky_relu = nt_leaky_relu, abs = nt_abs,
+                 erf = nt_erf, gelu = nt_gelu, identity = nt_identity)
+  if (inherits(name, "nt_activation")) return(name)
+  if (!is.character(name) || length(name) != 1L || is.na(name) || !name %in% names(makers))
+    stop(sprintf("`activation` must be one of %s, or an activation layer",
+                 paste0('"', names(makers), '"', collapse = ", ")), call. = FALSE)
+  makers[[name]]()
+}
+
+#' Networks: layers in sequence
+#'
+#' `nt_serial()` chains layers and networks into one network, a list of
+#' layers of class `nt_network`. Nested networks are flattened.
+#'
+#' @param ... Layers, networks, or lists of them, in order.
+#' @return A network of class `nt_network`.
+#' @examples
+#' net <- nt_serial(nt_dense(1), nt_erf(), nt_dense(2, 0.1))
+#' net
+#' @export
+nt_serial <- function(...) {
+  flatten <- function(item) {
+    if (inherits(item, "nt_layer")) return(list(item))
+    if (is.list(item)) return(do.call(c, lapply(item, flatten)))
+    stop("`...` must hold layers or networks built with ntk's constructors",
+         call. = FALSE)
+  }
+  structure(unname(flatten(list(...))) %||% list(), class = "nt_network")
+}
+
+`%||%` <- function(a, b) if (is.null(a)) b else a
+
+as_network <- function(net) {
+  if (inherits(net, "nt_network")) return(net)
+  if (inherits(net, "nt_layer")) return(nt_serial(net))
+  stop("`net` must be a network (nt_serial(), nt_fc()) or a layer", call. = FALSE)
+}
+
+#' Fully connected network shortcut
+#'
+#' Exactly `nt_serial(nt_dense(1, b_var), then depth times [activation,
+#' nt_dense(w_var, b_var)])`, with the first `fixed` dense layers frozen
+#' (`trainable = FALSE`). `depth = 0` gives the linear kernel; `fixed = depth`
+#' gives an NTK equal to the NNGP.
+#'
+#' @param depth Number of hidden layers (activations), at least 0.
+#' @param activation An activation name (`"relu"`, `"leaky_relu"`, `"abs"`,
+#'   `"erf"`, `"gelu"`, `"identity"`) or an activation layer.
+#' @param w_var,b_var Weight and bias variances of the hidden dense layers.
+#' @param fixed Number of leading dense layers that are not trained, between
+#'   0 and `depth`.
+#' @return A network of class `nt_network`.
+#' @examples
+#' nt_fc(depth = 2, activation = "erf", b_var = 0.1)
+#' @export
+nt_fc <- function(depth = 3, activation = "relu", w_var = 2, b_var = 0, fixed = 0) {
+  depth <- check_count(depth, "depth")
+  fixed <- check_count(fixed, "fixed", 0L, depth)
+  act <- activation_by_name(activation)
+  w_var <- check_number(w_var, "w_var", lower = 0)
+  b_var <- check_number(b_var, "b_var", lower = 0)
+  hidden <- lapply(seq_len(depth), function(h)
+    list(act, nt_dense(w_var, b_var, trainable = h >= fixed)))
+  nt_serial(nt_dense(1, b_var, trainable = fixed == 0), hidden)
+}
+
+#' Arora et al. (2020) UCI kernels
+#'
+#' The network whose NTK is Arora et al.'s `K[dep][fix]` (their UCI code):
+#' ReLU with `dep` hidden layers on raw features (`x . x'`, no `1/d`) and
+#' without the factor `c_sigma = 2`, the first `fix` weight layers frozen.
+#' Exactly `nt_dense(d, trainable = fix == 0)` then, for `h = 1..dep`,
+#' `nt_relu()` and `nt_dense(1, trainable = h >= fix)`. By the homogeneity of
+#' ReLU it equals `d * 2^-dep` times the NTK of `nt_fc(dep, fixed = fix)`.
+#'
+#' @param depth Number of hidden layers (`dep`, 0 gives the linear kernel).
+#' @param fixed Number of frozen weight layers (`fix`, 0 to `depth`).
+#' @param d Number of input features.
+#' @return A network of class `nt_network`.
+#' @examples
+#' x <- matrix(rnorm(20), 5)
+#' nt_kernel(nt_fc_arora(2, 1, d = ncol(x)), x)
+#' @export
+nt_fc_arora <- function(depth, fixed = 0, d) {
+  depth <- check_count(depth, "depth")
+  fixed <- check_count(fixed, "fixed", 0L, depth)
+  d <- check_number(d, "d", lower = 1)
+  hidden <- lapply(seq_len(depth), function(h)
+    list(nt_relu(), nt_dense(1, trainable = h >= fixed)))
+  nt_serial(nt_dense(d, trainable = fixed == 0), hidden)
+}
+
+#' @export
+format.nt_layer <- function(x, ...) {
+  if (x$kind == "dense") {
+    return(sprintf("Dense(w_var = %g, b_var = %g%s)", x$w_var, x$b_var,
+                   if (x$trainable) "" else ", frozen"))
+  }
+  if (identical(x$name, "LeakyReLU")) return(sprintf("LeakyReLU(slope = %g)", x$a))
+  if (!is.null(x$label)) return(sprintf("Activation(%s)", x$label))
+  x$name
+}
+
+#' @export
+print.nt_layer <- function(x, ...) {
+  cat("<ntk layer> ", format(x), "\n", sep = "")
+  invisible(x)
+}
+
+#' @export
+format.nt_network <- function(x, ...) {
+  vapply(x, format, character(1))
+}
+
+#' @export
+print.nt_network <- function(x, ...) {
+  n <- length(x)
+  cat(sprintf("<ntk network> %d layer%s\n", n, if (n == 1L) "" else "s"))
+  if (n > 0L) cat(sprintf("%3d  %s\n", seq_len(n), format(x)), sep = "")
+  invisible(x)
+}
+
+#' @export
+`[.nt_network` <- function(x, i) structure(unclass(x)[i], class = "nt_network")
+
+#' @export
+c.nt_network <- function(...) nt_serial(...)

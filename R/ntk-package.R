@@ -1,0 +1,34 @@
+#' ntk: neural tangent and NNGP kernels of infinitely wide networks
+#'
+#' Build a network from layers ([nt_dense()], [nt_relu()], ..., or the
+#' shortcut [nt_fc()]) and compute its exact infinite-width kernels with
+#' [nt_kernel()]. The layer semantics are those of the neural-tangents
+#' library ("NTK parametrization"): for inputs with `d` features the input
+#' covariance is `x . x' / d`; a dense layer maps the NNGP `K` to
+#' `w_var * K + b_var` and the NTK `T` to `w_var * T + K_new` (the last term
+#' only if the layer is trainable); an activation `phi` maps `K` to
+#' `E[phi(u) phi(v)]` and `T` to `T * E[phi'(u) phi'(v)]`, with `(u, v)`
+#' Gaussian with the current covariances.
+#'
+#' @section Papers' conventions:
+#' Jacot et al. (2018), bias scale beta: `nt_dense(1, beta^2)` between
+#' activations. Arora et al. (2019), fully connected with `c_sigma = 2`:
+#' `nt_fc(depth, "relu", w_var = 2)`. Arora et al. (2020), UCI kernels
+#' `K[dep][fix]` on raw features: see [nt_fc_arora()].
+#'
+#' @references
+#' Jacot, A., Gabriel, F. and Hongler, C. (2018). Neural tangent kernel:
+#' convergence and generalization in neural networks. NeurIPS.
+#'
+#' Lee, J. et al. (2018). Deep neural networks as Gaussian processes. ICLR.
+#'
+#' Arora, S. et al. (2019). On exact computation with an infinitely wide
+#' neural net. NeurIPS.
+#'
+#' Arora, S. et al. (2020). Harnessing the power of infinitely wide deep nets
+#' on small-data tasks. ICLR.
+#' @keywords internal
+#' @useDynLib ntk, .registration = TRUE, .fixes = "C_"
+#' @importFrom kernlab as.kernelMatrix
+#' @importFrom methods is
+"_PACKAGE"

@@ -1,0 +1,166 @@
+/* Dual activations: the Gaussian expectations that an elementwise layer
+   applies to the NNGP (E[phi phi]) and to the NTK factor (E[phi' phi']).
+   Closed forms where they exist (KERNELS.md section 2), otherwise a polar
+   quadrature over a tabulated phi. */
+#include "ntk.h"
+
+#define NT_PI 3.14159265358979323846
+#define NT_2PI 6.28318530717958647692
+/* Correlations within this many ulps of +-1 are rounding noise of the Gram
+   matrix (parallel inputs): snap them, so parallel pairs are exact. */
+#define NT_RHO_SNAP (4.0 * DBL_EPSILON)
+
+/* Correlation of the pair, clipped to [-1, 1]; 0 for a zero-variance input
+   (its covariances are then 0 too, so any value gives the correct limit). */
+static inline double pair_rho(double r1, double r2, double c)
+{
+  double p = r1 * r2;
+  if (!(p > 0)) return 0.0;
+  double rho = c / p;
+  if (rho >= 1.0 - NT_RHO_SNAP) return 1.0;
+  if (rho <= -1.0 + NT_RHO_SNAP) return -1.0;
+  return rho;
+}
+
+static void abrelu(double a, double b, double r1, double r2, double c,
+                   double *k, double *kdot)
+{
+  double rho = pair_rho(r1, r2, c);
+  double theta = acos(rho);
+  double sin_t = sqrt((1.0 - rho) * (1.0 + rho));
+  double p = r1 * r2;
+  double j_even = sin_t + (NT_PI - theta) * rho;   /* relu-relu part */
+  if (a == 0.0 && b == 1.0) {
+    *k = p * j_even / NT_2PI;
+    *kdot = (NT_PI - theta) / NT_2PI;
+    return;
+  }
+  double j_odd = sin_t - theta * rho;
+  double sq = a * a + b * b;
+  *k = p * (sq * j_even - 2.0 * a * b * j_odd) / NT_2PI;
+  *kdot = (sq * (NT_PI - theta) + 2.0 * a * b * theta) / NT_2PI;
+}
+
+/* erf: written with m = max(1, sqrt(s1 s2)) factored out, so that huge
+   variances neither overflow nor lose the near-parallel digits. */
+static void erf_dual(double s1, double s2, double r1, double r2, double c,
+                     double *k, double *kdot)
+{
+  double p = r1 * r2;
+  double m = p > 1.0 ? p : 1.0;
+  double gap = ((p - c) / m) * ((p + c) / m);       /* (s1 s2 - c^2) / m^2 */
+  if (gap < 0) gap = 0;
+  double q = (1.0 + 2.0 * (s1 + s2)) / (4.0 * m * m) + gap;   /* Q / (4 m^2) */
+  double root = sqrt(q);
+  *k = (2.0 / NT_PI) * atan2(c / m, root);
+  *kdot = (2.0 / NT_PI) / (m * root);
+}
+
+/* GELU, u * Phi(u) with the exact normal CDF.  Writing u Phi(u) =
+   E[u 1{g <= u}] with g ~ N(0, 1) independent reduces the expectation to
+   truncated moments of a bivariate normal; the derivative kernel follows by
+   Price's theorem, E[phi'(u) phi'(v)] = d/dc E[phi(u) phi(v)]. */
+static void gelu_dual(double s1, double s2, double r1, double r2, double c,
+                      double *k, double *kdot)
+{
+  double p = r1 * r2;
+  double w = (p - c) * (p + c);                     /* s1 s2 - c^2 >= 0 */
+  if (w < 0) w = 0;
+  double S1 = 1.0 + s1, S2 = 1.0 + s2;
+  double D = 1.0 + s1 + s2 + w;                     /* (1 + s1)(1 + s2) - c^2 */
+  double rD = sqrt(D), D34 = sqrt(rD) * rD;
+  double P = 0.25 + atan2(c, rD) / NT_2PI;
+  double f1 = (s1 + w) / D34, f2 = (s2 + w) / D34, cD = c / D34;
+  double e = (s1 + s2 + 1.0) / sqrt(S1) / sqrt(S2);
+  double inv_sum = 1.0 / S1 + 1.0 / S2;
+  /* e_rel = E / (S1 S2), E = (s1 + s2 + 1)^2 - s1 s2 + w (S1 + S2) */
+  double e_rel = e * e - (s1 / S1) * (s2 / S2) + w * inv_sum;
+  double n_rel = f1 * f2 + cD * cD * e_rel;         /* N / D^1.5, N = B + c^2 E / (S1 S2) */
+  *k = c * P + n_rel / NT_2PI;
+  /* dN/dc = -2c (s1 + s2 + 2w) + 2c e_rel - 2c^3 (1/S1 + 1/S2), over D^1.5 */
+  double dn_rel = (-2.0 * cD * ((s1 + s2 + 2.0 * w) / D34) + 2.0 * cD * e_rel / D34)
+                - 2.0 * c * cD * cD * inv_sum;
+  *kdot = P + c / (NT_2PI * rD) + (dn_rel + 3.0 * c * n_rel / D) / NT_2PI;
+}
+
+/* Cubic Hermite interpolation inside a cell, from the cell's own one-sided
+   values and slopes at both ends: exact for piecewise-cubic phi with kinks
+   or jumps on grid nodes, O(h^4) elsewhere. */
+static inline void table_read(const nt_table *t, double u, double *f, double *df)
+{
+  /* The self-variance pass guarantees the range; clamping only keeps every
+     read inside the table. */
+  double pos = (u - t->lo) * t->inv_h;
+  if (!(pos > 0)) pos = 0;
+  if (pos > t->cells) pos = t->cells;
+  int i = (int) pos;
+  if (i >= t->cells) i = t->cells - 1;
+  double s = pos - i, s2 = s * s, s3 = s2 * s;
+  double h00 = 2 * s3 - 3 * s2 + 1, h01 = 3 * s2 - 2 * s3;
+  double h10 = (s3 - 2 * s2 + s) * t->h, h11 = (s3 - s2) * t->h;
+  const double *v = t->vals + 6 * (size_t) i;
+  *f = h00 * v[0] + h01 * v[1] + h10 * v[2] + h11 * v[3];
+  *df = h00 * v[2] + h01 * v[3] + h10 * v[4] + h11 * v[5];
+}
+
+double nt_table_reach(const nt_table *t, double s)
+{
+  return sqrt(s) * t->rad_x[t->nrad - 1];
+}
+
+/* (u, v) = (a r cos psi, b r cos(psi - theta)) with (r, psi) the polar form
+   of a standard 2-d normal.  phi(u) and phi(v) change sign only where
+   cos psi or cos(psi - theta) does, so the circle is cut there and each arc
+   integrated by Gauss-Legendre; the radial integral uses the Gauss rule for
+   the weight r exp(-r^2/2).  Smooth pieces converge exponentially; a
+   piecewise-linear phi with its kink at 0 (ReLU) is integrated exactly. */
+static void table_dual(const nt_table *t, double r1, double r2, double c,
+                       double *k, double *kdot)
+{
+  double rho = pair_rho(r1, r2, c);
+  double theta = acos(rho);
+  double cut[5];
+  cut[0] = 0.5 * NT_PI;
+  cut[1] = 1.5 * NT_PI;
+  cut[2] = fmod(theta + 0.5 * NT_PI, NT_2PI);
+  cut[3] = fmod(theta + 1.5 * NT_PI, NT_2PI);
+  for (int i = 1; i < 4; i++)            /* insertion sort of four angles */
+    for (int j = i; j > 0 && cut[j] < cut[j - 1]; j--) {
+      double tmp = cut[j]; cut[j] = cut[j - 1]; cut[j - 1] = tmp;
+    }
+  cut[4] = cut[0] + NT_2PI;
+  double sk = 0, skd = 0;
+  for (int arc = 0; arc < 4; arc++) {
+    double half = 0.5 * (cut[arc + 1] - cut[arc]);
+    if (half <= 0) continue;
+    double mid = 0.5 * (cut[arc + 1] + cut[arc]);
+    for (int i = 0; i < t->nang; i++) {
+      double psi = mid + half * t->ang_x[i];
+      double cu = r1 * cos(psi), cv = r2 * cos(psi - theta);
+      double ak = 0, akd = 0;
+      for (int j = 0; j < t->nrad; j++) {
+        double fu, dfu, fv, dfv;
+        table_read(t, cu * t->rad_x[j], &fu, &dfu);
+        table_read(t, cv * t->rad_x[j], &fv, &dfv);
+        ak += t->rad_w[j] * fu * fv;
+        akd += t->rad_w[j] * dfu * dfv;
+      }
+      sk += half * t->ang_w[i] * ak;
+      skd += half * t->ang_w[i] * akd;
+    }
+  }
+  *k = sk / NT_2PI;
+  *kdot = skd / NT_2PI;
+}
+
+void nt_act_pair(const nt_op *op, double s1, double s2, double r1, double r2,
+                 double c, double *k, double *kdot)
+{
+  switch (op->code) {
+  case NT_OP_ABRELU: abrelu(op->p1, op->p2, r1, r2, c, k, kdot); break;
+  case NT_OP_ERF: erf_dual(s1, s2, r1, r2, c, k, kdot); break;
+  case NT_OP_GELU: gelu_dual(s1, s2, r1, r2, c, k, kdot); break;
+  case NT_OP_TABLE: table_dual(op->table, r1, r2, c, k, kdot); break;
+  default: *k = c; *kdot = 1.0; break;   /* identity */
+  }
+}

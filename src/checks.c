@@ -1,0 +1,45 @@
+/* Argument checks for the .Call entry points: the R functions check first,
+   these make a direct call with wrong arguments an R error, never a crash. */
+#include "ntk.h"
+
+void nt_check_real_matrix(SEXP x, const char *name)
+{
+  if (TYPEOF(x) != REALSXP || !Rf_isMatrix(x))
+    Rf_error("'%s' must be a double matrix", name);
+  if (Rf_nrows(x) < 1 || Rf_ncols(x) < 1)
+    Rf_error("'%s' must have at least one row and one column", name);
+}
+
+void nt_check_finite(const double *x, R_xlen_t n, const char *name)
+{
+  for (R_xlen_t i = 0; i < n; i++)
+    if (!R_FINITE(x[i])) Rf_error("'%s' contains NA, NaN or Inf", name);
+}
+
+int nt_check_int_scalar(SEXP x, const char *name, int lo, int hi)
+{
+  if ((TYPEOF(x) != INTSXP && TYPEOF(x) != REALSXP) || XLENGTH(x) != 1)
+    Rf_error("'%s' must be a single number", name);
+  double v = Rf_asReal(x);
+  if (ISNAN(v) || v < lo || v > hi)
+    Rf_error("'%s' must be between %d and %d", name, lo, hi);
+  return (int) v;
+}
+
+int nt_check_flag(SEXP x, const char *name)
+{
+  if (TYPEOF(x) != LGLSXP || XLENGTH(x) != 1 || LOGICAL(x)[0] == NA_LOGICAL)
+    Rf_error("'%s' must be TRUE or FALSE", name);
+  return LOGICAL(x)[0];
+}
+
+/* Fail with the size in GB, rather than crash or swap, when a result of
+   n x m doubles (copies of it) cannot be indexed or is absurdly large. */
+void nt_check_alloc(double n, double m, double copies, const char *what)
+{
+  double cells = n * m, gb = cells * copies * sizeof(double) / 1e9;
+  if (cells > (double) R_XLEN_T_MAX)
+    Rf_error("%s of %.0f x %.0f entries exceeds R's vector length limit", what, n, m);
+  if (gb > 1e4)
+    Rf_error("%s of %.0f x %.0f entries would need %.1f GB", what, n, m, gb);
+}

@@ -1,0 +1,21 @@
+/* Registration of the .Call entry points. */
+#include "ntk.h"
+#include <R_ext/Rdynload.h>
+
+SEXP ntk_fc_kernel(SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP);
+SEXP ntk_fc_self(SEXP, SEXP, SEXP, SEXP);
+SEXP ntk_omp_info(void);
+
+static const R_CallMethodDef call_methods[] = {
+  {"ntk_fc_kernel", (DL_FUNC) &ntk_fc_kernel, 8},
+  {"ntk_fc_self", (DL_FUNC) &ntk_fc_self, 4},
+  {"ntk_omp_info", (DL_FUNC) &ntk_omp_info, 0},
+  {NULL, NULL, 0}
+};
+
+void R_init_ntk(DllInfo *dll)
+{
+  R_registerRoutines(dll, NULL, call_methods, NULL, NULL);
+  R_useDynamicSymbols(dll, FALSE);
+  R_forceSymbols(dll, TRUE);
+}

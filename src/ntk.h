@@ -1,0 +1,86 @@
+/* ntk: shared declarations of the C core.  Every .c file includes only this. */
+#ifndef NTK_H
+#define NTK_H
+
+#define R_NO_REMAP
+#define USE_FC_LEN_T
+#include <R.h>
+#include <Rinternals.h>
+#include <R_ext/BLAS.h>
+#include <R_ext/Utils.h>
+#include <math.h>
+#include <stddef.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+#ifndef FCONE
+#define FCONE
+#endif
+
+/* Layer codes of a compiled plan; R/plan.R holds the same numbers. */
+enum {
+  NT_OP_DENSE = 1,
+  NT_OP_ABRELU = 2,   /* a * min(u, 0) + b * max(u, 0): ReLU, leaky ReLU, abs */
+  NT_OP_ERF = 3,
+  NT_OP_GELU = 4,
+  NT_OP_IDENTITY = 5,
+  NT_OP_TABLE = 6     /* any R function, tabulated, by polar quadrature */
+};
+
+/* A tabulated activation: per grid cell the one-sided limits of phi, phi'
+   and phi'' at both ends, so kinks and jumps on grid nodes are exact. */
+typedef struct {
+  double lo, h, inv_h;    /* grid x_i = lo + i h, i = 0..cells */
+  int cells;
+  const double *vals;     /* 6 per cell, one-sided limits at its left and right
+                             ends: phi (L, R), phi' (L, R), phi'' (L, R) */
+  int nrad, nang;
+  const double *rad_x, *rad_w;  /* Gauss rule for r exp(-r^2 / 2) on (0, Inf), weights sum to 1 */
+  const double *ang_x, *ang_w;  /* Gauss-Legendre on [-1, 1] */
+} nt_table;
+
+typedef struct {
+  int code, trainable;
+  double p1, p2;          /* dense: w_var, b_var; abrelu: a, b */
+  const nt_table *table;  /* NT_OP_TABLE only */
+} nt_op;
+
+/* activations.c: E[phi(u) phi(v)] and E[phi'(u) phi'(v)] for
+   (u, v) ~ N(0, [[s1, c], [c, s2]]); r1 = sqrt(s1), r2 = sqrt(s2). */
+void nt_act_pair(const nt_op *op, double s1, double s2, double r1, double r2,
+                 double c, double *k, double *kdot);
+/* Largest |argument| at which the table of op is read for variance s. */
+double nt_table_reach(const nt_table *t, double s);
+
+/* plan.c: a compiled network read from its R description. */
+typedef struct {
+  int nops, nact;
+  nt_op *ops;
+} nt_plan;
+void nt_plan_read(SEXP ops_int, SEXP ops_dbl, SEXP tables, nt_plan *plan);
+/* Self variances of one input through the plan: for activation j,
+   self[2j] = pre-activation variance, self[2j + 1] = its square root.
+   Returns 0, or 1 + the index of the first table op read out of range. */
+int nt_plan_self(const nt_plan *plan, double s0, double *self);
+
+/* checks.c: argument checks for the .Call entry points. */
+void nt_check_real_matrix(SEXP x, const char *name);
+void nt_check_finite(const double *x, R_xlen_t n, const char *name);
+int nt_check_int_scalar(SEXP x, const char *name, int lo, int hi);
+int nt_check_flag(SEXP x, const char *name);
+void nt_check_alloc(double n, double m, double copies, const char *what);
+
+/* threads.c */
+int nt_threads_clamp(int requested);
+
+/* progress.c: progress bar and interrupts between blocks, main thread only. */
+typedef struct {
+  int show;
+  double total, done, started;
+  int last_pct;
+} nt_progress;
+void nt_progress_start(nt_progress *p, int show, double total);
+void nt_progress_step(nt_progress *p, double work);
+void nt_progress_end(nt_progress *p);
+
+#endif
