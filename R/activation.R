@@ -12,34 +12,45 @@
 #' reach, by cubic Hermite interpolation between one-sided limits, so kinks
 #' and jumps at 0 (ReLU, step functions) are exact.
 #'
-#' Accuracy: for a function smooth except at 0, quadrature and interpolation
-#' errors are far below `1e-9` of the kernel's scale for ReLU, erf and GELU
-#' with the defaults (tested against their closed forms to `1e-6` relative).
-#' A kink away from 0 costs accuracy near it only (there the interpolation
-#' is first order). Without `deriv`, `phi'` is taken from one-sided
-#' fourth-order differences on the grid.
+#' Accuracy: Gauss rules converge fast when `phi` bends on the scale of the
+#' pre-activation standard deviation, slowly when the inputs reach far into
+#' the flat parts of a saturating `phi` (erf at standard deviation 10 needs
+#' about 80 nodes for `1e-9`). With `nodes = NULL` the rule is chosen per
+#' kernel computation: the smallest of 20, 28, 40, 56, 80 and 112 nodes whose
+#' `E[phi(u)^2]`, `E[phi(u)]^2` and the same for `phi'`, at the largest
+#' variance the inputs reach (and the smallest, unless below `1e-6` times the
+#' largest), agree with adaptive one-dimensional
+#' integration (`integrate()`) to `tol` relative; a warning says when none
+#' does. The table itself (cubic Hermite interpolation) adds errors of order
+#' `(range / cells)^4`, negligible for smooth `phi`; a kink away from 0 is
+#' resolved to first order only. Without `deriv`, `phi'` is taken from
+#' one-sided fourth-order differences on the grid. Cost: `4 * nodes^2`
+#' table reads per pair and layer.
 #'
 #' @param fun A vectorised function of one numeric vector.
 #' @param deriv Its derivative (vectorised), or `NULL` for numerical
 #'   differentiation.
-#' @param nodes Gauss nodes per dimension (radius and each arc).
+#' @param nodes Gauss nodes per dimension (radius and each arc), or `NULL`
+#'   to choose them automatically (see Details).
 #' @param cells Number of table cells (even).
+#' @param tol Target relative accuracy of the automatic choice of `nodes`.
 #' @param label Name shown when the network is printed.
 #' @return A layer object of class `nt_layer`.
 #' @examples
 #' softplus <- nt_activation(function(u) log1p(exp(u)), function(u) plogis(u))
 #' nt_kernel(nt_serial(nt_dense(), softplus, nt_dense()), matrix(rnorm(6), 3))
 #' @export
-nt_activation <- function(fun, deriv = NULL, nodes = 20, cells = 2^16,
+nt_activation <- function(fun, deriv = NULL, nodes = NULL, cells = 2^16, tol = 1e-9,
                           label = deparse1(substitute(fun))) {
   check_vectorised(fun, "fun")
   if (!is.null(deriv)) check_vectorised(deriv, "deriv")
-  nodes <- check_count(nodes, "nodes", 2L, 200L)
+  if (!is.null(nodes)) nodes <- check_count(nodes, "nodes", 2L, 200L)
+  tol <- check_number(tol, "tol", lower = 0)
   cells <- check_count(cells, "cells", 16L, 2^24)
   if (cells %% 2L) stop("`cells` must be even, so that 0 is a grid node", call. = FALSE)
   if (nchar(label) > 40L) label <- paste0(substr(label, 1L, 37L), "...")
   new_activation("Activation", code = "table", fun = fun, deriv = deriv,
-                 nodes = nodes, cells = cells, label = label)
+                 nodes = nodes, cells = cells, tol = tol, label = label)
 }
 
 check_vectorised <- function(f, arg) {
@@ -87,14 +98,18 @@ gauss_radial <- function(n) {
     fine <- gauss_legendre(600L)
     t <- 20 * (fine$x + 1)
     w <- 20 * fine$w * t * exp(-t^2 / 2)
+    # Lanczos form of the Stieltjes procedure: orthonormal polynomials.
     a <- b <- numeric(n)
-    p_prev <- numeric(length(t)); p <- rep(1, length(t)); norm_prev <- 1
+    q_prev <- numeric(length(t))
+    q <- rep(1 / sqrt(sum(w)), length(t))
     for (k in seq_len(n)) {
-      norm <- sum(w * p^2)
-      a[k] <- sum(w * t * p^2) / norm
-      b[k] <- if (k == 1L) sum(w) else norm / norm_prev
-      p_next <- (t - a[k]) * p - (if (k == 1L) 0 else b[k]) * p_prev
-      p_prev <- p; p <- p_next; norm_prev <- norm
+      a[k] <- sum(w * t * q^2)
+      r <- (t - a[k]) * q - (if (k == 1L) 0 else sqrt(b[k])) * q_prev
+      if (k < n) {
+        b[k + 1L] <- sum(w * r^2)
+        q_prev <- q
+        q <- r / sqrt(b[k + 1L])
+      }
     }
     .rules[[key]] <- gauss_rule_from_recurrence(a, b, sum(w))
   }
@@ -102,13 +117,28 @@ gauss_radial <- function(n) {
 }
 
 # The table that src/plan.c reads: phi, phi' and phi'' as one-sided limits at
-# both ends of every cell of a grid on [-reach, reach] that has 0 as a node.
-activation_table <- function(layer, max_var) {
-  radial <- gauss_radial(layer$nodes)
-  angular <- gauss_legendre(layer$nodes)
-  reach <- 1.25 * sqrt(max_var) * max(radial$x)
-  if (!is.finite(reach))
+# both ends of every cell of a grid on [-reach, reach] that has 0 as a node,
+# with the Gauss rules; the rules are chosen to meet layer$tol unless
+# layer$nodes fixes them.
+activation_table <- function(layer, var_range) {
+  if (!all(is.finite(var_range)))
     stop(sprintf("the variance before %s is not finite", format(layer)), call. = FALSE)
+  if (!is.null(layer$nodes)) return(tabulate_activation(layer, max(var_range), layer$nodes))
+  candidates <- c(20L, 28L, 40L, 56L, 80L, 112L)
+  for (nodes in candidates) {
+    table <- tabulate_activation(layer, max(var_range), nodes)
+    err <- quadrature_error(table, var_range)
+    if (err <= layer$tol) return(table)
+  }
+  warning(sprintf("%s: quadrature with %d nodes reaches only %.1e relative accuracy; the variances are large for this function",
+                  format(layer), nodes, err), call. = FALSE)
+  table
+}
+
+tabulate_activation <- function(layer, max_var, nodes) {
+  radial <- gauss_radial(nodes)
+  angular <- gauss_legendre(nodes)
+  reach <- 1.25 * sqrt(max_var) * max(radial$x)
   if (reach < 1e-150) reach <- 1
   cells <- layer$cells
   half <- cells / 2
@@ -129,6 +159,47 @@ activation_table <- function(layer, max_var) {
                           ends[[2]]$slope, ends[[1]]$curvature, ends[[2]]$curvature))
   list(lo = -reach, inv_h = 1 / h, cells = as.double(cells), vals = vals,
        rad_x = radial$x, rad_w = radial$w, ang_x = angular$x, ang_w = angular$w)
+}
+
+# phi and phi' as the C code reads them from a table (cubic Hermite).
+table_interpolate <- function(table, u) {
+  pos <- (u - table$lo) * table$inv_h
+  cell <- pmin(pmax(floor(pos), 0), table$cells - 1)
+  s <- pos - cell
+  at <- 6 * cell
+  v <- rbind(table$vals[at + 1], table$vals[at + 2], table$vals[at + 3],
+             table$vals[at + 4], table$vals[at + 5], table$vals[at + 6])
+  h <- 1 / table$inv_h
+  h00 <- 2 * s^3 - 3 * s^2 + 1; h01 <- 3 * s^2 - 2 * s^3
+  h10 <- (s^3 - 2 * s^2 + s) * h; h11 <- (s^3 - s^2) * h
+  list(f = h00 * v[1, ] + h01 * v[2, ] + h10 * v[3, ] + h11 * v[4, ],
+       df = h00 * v[3, ] + h01 * v[4, ] + h10 * v[5, ] + h11 * v[6, ])
+}
+
+# Largest relative error of the C quadrature at the extreme variances, for a
+# parallel pair (E[phi(u)^2]) and an orthogonal one (E[phi(u)]^2), against
+# adaptive integration of the same tabulated functions.
+quadrature_error <- function(table, var_range) {
+  ints <- matrix(c(op_codes[["table"]], 1L, 1L), 3L)
+  err <- 0
+  # Gauss rules struggle with wide Gaussians, not narrow ones: check the
+  # largest variance, and the smallest unless it is negligible beside it.
+  top <- max(var_range)
+  for (s in unique(c(top, var_range[var_range > 1e-6 * top]))) {
+    got <- .Call(C_ntk_act_dual, ints, matrix(0, 2L, 1L), list(table), c(s, s), c(s, s), c(s, 0))
+    expect <- function(which, power) {
+      g <- function(z) table_interpolate(table, sqrt(s) * z)[[which]]^power * stats::dnorm(z)
+      sum(vapply(list(c(-Inf, 0), c(0, Inf)), function(r)
+        stats::integrate(g, r[1], r[2], rel.tol = 1e-12, subdivisions = 1000L,
+                         stop.on.error = FALSE)$value, 1))
+    }
+    for (which in 1:2) {
+      second <- expect(which, 2)
+      want <- c(second, expect(which, 1)^2)
+      err <- max(err, abs(got[[which]] - want) / max(second, 1e-300))
+    }
+  }
+  err
 }
 
 # Value, first and second derivative of f at `at` from points on one side

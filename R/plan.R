@@ -44,7 +44,7 @@ fit_tables <- function(plan, input_var) {
     act <- sum(plan$ints[1L, seq_len(op)] != op_codes[["dense"]])
     which_table <- plan$ints[3L, op]
     plan$tables[[which_table]] <- activation_table(plan$custom[[which_table]],
-                                                   max(self$var[act, ]))
+                                                   range(self$var[act, ]))
   }
   stop("could not fit the activation tables; the variances are not finite", call. = FALSE)
 }

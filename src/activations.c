@@ -50,7 +50,7 @@ static void erf_dual(double s1, double s2, double r1, double r2, double c,
   double m = p > 1.0 ? p : 1.0;
   double gap = ((p - c) / m) * ((p + c) / m);       /* (s1 s2 - c^2) / m^2 */
   if (gap < 0) gap = 0;
-  double q = (1.0 + 2.0 * (s1 + s2)) / (4.0 * m * m) + gap;   /* Q / (4 m^2) */
+  double q = (1.0 + 2.0 * (s1 + s2)) / m / (4.0 * m) + gap;   /* Q / (4 m^2) */
   double root = sqrt(q);
   *k = (2.0 / NT_PI) * atan2(c / m, root);
   *kdot = (2.0 / NT_PI) / (m * root);
@@ -59,28 +59,30 @@ static void erf_dual(double s1, double s2, double r1, double r2, double c,
 /* GELU, u * Phi(u) with the exact normal CDF.  Writing u Phi(u) =
    E[u 1{g <= u}] with g ~ N(0, 1) independent reduces the expectation to
    truncated moments of a bivariate normal; the derivative kernel follows by
-   Price's theorem, E[phi'(u) phi'(v)] = d/dc E[phi(u) phi(v)]. */
+   Price's theorem, E[phi'(u) phi'(v)] = d/dc E[phi(u) phi(v)].  With
+   S_i = 1 + s_i, w = s1 s2 - c^2 and D = S1 S2 - c^2 = 1 + s1 + s2 + w:
+     K    = c P + (s1 s2 D + c^2) / (2 pi S1 S2 sqrt(D)),
+     Kdot = P + c Q / (2 pi S1 S2 D^1.5),
+   P = 1/4 + atan2(c, sqrt(D)) / (2 pi),
+   Q = w (S1 + S2) + (s1 + s2 + 1)(s1 + s2 + 3) + s1 s2,
+   sums of non-negative terms.  Everything is scaled by m = max(1, sqrt(s1 s2))
+   (tilde quantities, e = 1/m) so that huge variances do not overflow. */
 static void gelu_dual(double s1, double s2, double r1, double r2, double c,
                       double *k, double *kdot)
 {
   double p = r1 * r2;
-  double w = (p - c) * (p + c);                     /* s1 s2 - c^2 >= 0 */
-  if (w < 0) w = 0;
-  double S1 = 1.0 + s1, S2 = 1.0 + s2;
-  double D = 1.0 + s1 + s2 + w;                     /* (1 + s1)(1 + s2) - c^2 */
-  double rD = sqrt(D), D34 = sqrt(rD) * rD;
-  double P = 0.25 + atan2(c, rD) / NT_2PI;
-  double f1 = (s1 + w) / D34, f2 = (s2 + w) / D34, cD = c / D34;
-  double e = (s1 + s2 + 1.0) / sqrt(S1) / sqrt(S2);
-  double inv_sum = 1.0 / S1 + 1.0 / S2;
-  /* e_rel = E / (S1 S2), E = (s1 + s2 + 1)^2 - s1 s2 + w (S1 + S2) */
-  double e_rel = e * e - (s1 / S1) * (s2 / S2) + w * inv_sum;
-  double n_rel = f1 * f2 + cD * cD * e_rel;         /* N / D^1.5, N = B + c^2 E / (S1 S2) */
-  *k = c * P + n_rel / NT_2PI;
-  /* dN/dc = -2c (s1 + s2 + 2w) + 2c e_rel - 2c^3 (1/S1 + 1/S2), over D^1.5 */
-  double dn_rel = (-2.0 * cD * ((s1 + s2 + 2.0 * w) / D34) + 2.0 * cD * e_rel / D34)
-                - 2.0 * c * cD * cD * inv_sum;
-  *kdot = P + c / (NT_2PI * rD) + (dn_rel + 3.0 * c * n_rel / D) / NT_2PI;
+  double m = p > 1.0 ? p : 1.0, e = 1.0 / m;
+  double t1 = s1 / m, t2 = s2 / m, tc = c / m, tp = p / m;
+  double tw = (tp - tc) * (tp + tc);
+  if (tw < 0) tw = 0;
+  double h1 = e + t1, h2 = e + t2;                  /* S_i / m */
+  double tD = e * (e + t1 + t2) + tw;               /* D / m^2 */
+  double rD = sqrt(tD);
+  double P = 0.25 + atan2(tc, rD) / NT_2PI;
+  *k = c * P + (m * t1 * t2 * tD + e * tc * tc) / (NT_2PI * h1 * h2 * rD);
+  double ts = t1 + t2;
+  double tQ = tw * (h1 + h2) + e * ((ts + e) * (ts + 3.0 * e) + t1 * t2);   /* Q / m^3 */
+  *kdot = P + (tc / h1) * (tQ / h2) / (NT_2PI * m * tD * rD);
 }
 
 /* Cubic Hermite interpolation inside a cell, from the cell's own one-sided

@@ -206,3 +206,36 @@ SEXP ntk_fc_self(SEXP s0, SEXP ops_int, SEXP ops_dbl, SEXP tables)
   UNPROTECT(3);
   return res;
 }
+
+/* The dual kernels of a one-activation plan on given (s1, s2, c) triples:
+   list(k, kdot).  Used to verify quadrature rules, and by the tests. */
+SEXP ntk_act_dual(SEXP ops_int, SEXP ops_dbl, SEXP tables, SEXP s1, SEXP s2, SEXP c)
+{
+  nt_plan plan;
+  nt_plan_read(ops_int, ops_dbl, tables, &plan);
+  if (plan.nops != 1 || plan.nact != 1) Rf_error("the plan must be one activation");
+  if (plan.ops[0].code == NT_OP_TABLE && plan.ops[0].table == NULL)
+    Rf_error("activation table is missing");
+  if (TYPEOF(s1) != REALSXP || TYPEOF(s2) != REALSXP || TYPEOF(c) != REALSXP ||
+      XLENGTH(s2) != XLENGTH(s1) || XLENGTH(c) != XLENGTH(s1))
+    Rf_error("'s1', 's2' and 'c' must be double vectors of one length");
+  R_xlen_t n = XLENGTH(s1);
+  const double *a = REAL(s1), *b = REAL(s2), *cc = REAL(c);
+  for (R_xlen_t i = 0; i < n; i++)
+    if (!(a[i] >= 0) || !(b[i] >= 0) || !R_FINITE(a[i]) || !R_FINITE(b[i]) ||
+        !R_FINITE(cc[i]) || cc[i] * cc[i] > a[i] * b[i] * (1 + 1e-12))
+      Rf_error("(s1, s2, c) must be finite covariances, |c| <= sqrt(s1 s2)");
+  SEXP k = PROTECT(Rf_allocVector(REALSXP, n));
+  SEXP kdot = PROTECT(Rf_allocVector(REALSXP, n));
+  for (R_xlen_t i = 0; i < n; i++) {
+    if (plan.ops[0].code == NT_OP_TABLE &&
+        nt_table_reach(plan.ops[0].table, a[i] > b[i] ? a[i] : b[i]) > -plan.ops[0].table->lo)
+      Rf_error("a variance exceeds the activation table's range");
+    nt_act_pair(plan.ops, a[i], b[i], sqrt(a[i]), sqrt(b[i]), cc[i], REAL(k) + i, REAL(kdot) + i);
+  }
+  SEXP res = PROTECT(Rf_allocVector(VECSXP, 2));
+  SET_VECTOR_ELT(res, 0, k);
+  SET_VECTOR_ELT(res, 1, kdot);
+  UNPROTECT(3);
+  return res;
+}

@@ -1,0 +1,4 @@
+library(testthat)
+library(ntk)
+
+test_check("ntk")

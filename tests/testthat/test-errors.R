@@ -1,0 +1,63 @@
+test_that("bad inputs are refused with errors naming the argument", {
+  net <- nt_fc(2)
+  x <- matrix(rnorm(12), 4)
+  bad <- x; bad[2, 3] <- NA
+  expect_error(nt_kernel(net, bad), "`x` contains NA, NaN or Inf \\(first at row 2, column 3\\)")
+  bad[2, 3] <- Inf
+  expect_error(nt_kernel(net, bad), "`x` contains NA")
+  bad[2, 3] <- NaN
+  expect_error(nt_kernel(net, x, z = bad), "`z` contains NA")
+  expect_error(nt_kernel(net, data.frame(a = 1:3, b = letters[1:3])),
+               "`x` column 'b' is not numeric")
+  expect_error(nt_kernel(net, data.frame(a = 1:3, f = factor(1:3))),
+               "`x` column 'f' is not numeric \\(factor\\)")
+  expect_error(nt_kernel(net, x, z = matrix(1, 2, 2)), "`z` has 2 columns but `x` has 3")
+  expect_error(nt_kernel(net, matrix(numeric(0), 0, 3)), "`x` is empty")
+  expect_error(nt_kernel(net, matrix(numeric(0), 3, 0)), "`x` is empty")
+  expect_error(nt_kernel(net, matrix("a", 2, 2)), "`x` must be numeric")
+  expect_error(nt_kernel(net, array(1, c(2, 2, 2))), "`x` is a 3-dimensional array")
+  expect_error(nt_kernel(net, list(1, 2)), "`x` must be a numeric matrix")
+  expect_error(nt_kernel(net, x, what = "rbf"), "`what`")
+  expect_error(nt_kernel(net, x, threads = 0), "`threads`")
+  expect_error(nt_kernel(net, x, progress = NA), "`progress`")
+  expect_error(nt_kernel("relu", x), "`net` must be a network")
+})
+
+test_that("bad layer and network parameters are refused", {
+  expect_error(nt_dense(w_var = -1), "`w_var` must be non-negative")
+  expect_error(nt_dense(b_var = -0.1), "`b_var` must be non-negative")
+  expect_error(nt_dense(w_var = Inf), "`w_var` must be a single finite number")
+  expect_error(nt_dense(w_var = NA), "`w_var` must be a single finite number")
+  expect_error(nt_dense(trainable = "yes"), "`trainable` must be TRUE or FALSE")
+  expect_error(nt_fc(depth = -1), "`depth` must be non-negative")
+  expect_error(nt_fc(depth = 1.5), "`depth` must be a whole number")
+  expect_error(nt_fc(depth = 2, fixed = 3), "`fixed` must be between 0 and 2")
+  expect_error(nt_fc(activation = "softmax"), "`activation` must be one of")
+  expect_error(nt_fc(w_var = -2), "`w_var`")
+  expect_error(nt_fc(b_var = NaN), "`b_var`")
+  expect_error(nt_leaky_relu(slope = "a"), "`slope`")
+  expect_error(nt_serial(nt_dense(), "relu"), "`...` must hold layers")
+  expect_error(nt_activation("tanh"), "`fun` must be a function")
+  expect_error(nt_activation(function(u) 1), "`fun` must be vectorised")
+  expect_error(nt_activation(tanh, deriv = function(u) stop("no")), "`deriv` failed")
+  expect_error(nt_activation(tanh, cells = 101), "`cells` must be even")
+  expect_error(nt_kernel(nt_serial(nt_dense(), nt_activation(function(u) exp(u^2))),
+                         matrix(10, 1, 1)), "`fun` must return finite values")
+})
+
+test_that("the registered C routines reject malformed arguments", {
+  plan <- ntk:::compile_plan(nt_fc(1))
+  call <- function(...) .Call(ntk:::C_ntk_fc_kernel, ...)
+  ok <- list(matrix(1, 2, 2), NULL, plan$ints, plan$dbls, list(), c(TRUE, FALSE), 1L, FALSE)
+  expect_type(do.call(call, ok), "list")
+  with <- function(i, value) { args <- ok; args[i] <- list(value); args }
+  expect_error(do.call(call, with(1, 1:4)), "'x' must be a double matrix")
+  expect_error(do.call(call, with(1, matrix(NA_real_, 2, 2))), "'x' contains NA")
+  expect_error(do.call(call, with(2, matrix(1, 2, 3))), "'z' must have as many columns")
+  expect_error(do.call(call, with(3, matrix(99L, 3, 1))), "'ops_dbl' and 'ops_int'|unknown code|columns")
+  expect_error(do.call(call, with(3, "a")), "'ops_int'")
+  expect_error(do.call(call, with(6, c(FALSE, FALSE))), "at least one kernel")
+  expect_error(do.call(call, with(7, -1L)), "'threads'")
+  expect_error(do.call(call, with(8, NA)), "'progress'")
+  expect_error(.Call(ntk:::C_ntk_fc_self, -1, plan$ints, plan$dbls, list()), "non-negative")
+})
