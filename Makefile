@@ -5,7 +5,7 @@ PKG := ntk
 VERSION := $(shell sed -n 's/^Version: //p' DESCRIPTION)
 TARBALL := $(PKG)_$(VERSION).tar.gz
 # Offline-safe check settings: no CRAN incoming look-ups, no time server.
-CHECK_ENV := _R_CHECK_CRAN_INCOMING_REMOTE_=false _R_CHECK_FUTURE_FILE_TIMESTAMPS_=false
+CHECK_ENV := _R_CHECK_CRAN_INCOMING_REMOTE_=false _R_CHECK_SYSTEM_CLOCK_=false
 
 .PHONY: deps install demo test document clean
 
