@@ -3,22 +3,40 @@
 #' Infinite-width NTK and NNGP kernels
 #'
 #' Computes the neural tangent kernel and/or the NNGP kernel of a network at
-#' infinite width, for all pairs of rows of `x` and `z`. The input Gram matrix
-#' comes from BLAS; the C core then runs all layers fused per pair on
-#' `threads` OpenMP threads, checking for interrupts (Ctrl-C) between blocks
-#' of work. With `z = NULL` only the upper triangle is computed and the
-#' result is exactly symmetric.
+#' infinite width, for all pairs of rows of `x` and `z`. Long computations
+#' run on `threads` OpenMP threads, show a progress bar and can be
+#' interrupted (Ctrl-C) between blocks of work. With `z = NULL` only the upper
+#' triangle is computed and the result is exactly symmetric.
 #'
-#' Inputs enter as `K0 = x . x' / d` for `d` features (see [ntk-package] for
-#' the layer semantics). Kernel values that overflow the double range are an
-#' error, never `Inf` or `NaN`.
+#' Matrix inputs (fully connected networks) enter as `K0 = x . x' / d` for `d`
+#' features; the input Gram matrix comes from BLAS and all layers run fused
+#' per pair. Image inputs are `n x H x W x C` arrays (NHWC; a 3-d array is
+#' one channel; see [nt_images()]) and enter as `K0[i, i'] = x_i . x'_i' / C`
+#' per pair of positions. Networks without pooling keep only the position
+#' pairs their readout reaches through the convolutions (the spatial diagonal
+#' for [nt_flatten()], `O(P q^2 depth)` per pair of images with `P = H W`);
+#' networks with pooling, global average pooling or circular padding keep all
+#' `P^2` position pairs. See [ntk-package] for the layer semantics.
 #'
-#' @param net A network ([nt_serial()], [nt_fc()]) or a single layer.
-#' @param x A numeric matrix (`n x d`) or a data frame of numeric columns.
-#' @param z `NULL` (then `z = x`) or inputs like `x` with the same columns.
+#' Horizontal flips (`flip = TRUE`): the kernel of the flip-augmented data,
+#' averaged over the flip group acting on both images,
+#' `(K(x, z) + K(x, f z) + K(f x, z) + K(f x, f z)) / 4` with `f` the
+#' horizontal mirror. For networks whose layers are mirror-symmetric
+#' (symmetric padding, windows that tile the width) this equals
+#' `(K(x, z) + K(x, f z)) / 2`, which is what is then computed.
+#'
+#' Kernel values that overflow the double range are an error, never `Inf` or
+#' `NaN`.
+#'
+#' @param net A network ([nt_serial()], [nt_fc()], [nt_cnn()]) or a layer.
+#' @param x A numeric matrix (`n x d`), a data frame of numeric columns, or
+#'   an array of images `n x H x W x C`.
+#' @param z `NULL` (then `z = x`) or inputs like `x` with the same columns or
+#'   image shape.
 #' @param what `"ntk"`, `"nngp"` or `c("ntk", "nngp")` (both in one pass).
 #' @param threads Number of OpenMP threads.
 #' @param progress Show a progress bar for long computations.
+#' @param flip For images: average over horizontal flips (see Details).
 #' @return For one kernel a kernlab [kernlab::kernelMatrix] (`n x m`); for
 #'   both a list with elements `ntk` and `nngp`.
 #' @examples
@@ -26,29 +44,106 @@
 #' nt_kernel(nt_fc(depth = 2), x)
 #' both <- nt_kernel(nt_fc(depth = 2, activation = "erf"), x, what = c("ntk", "nngp"))
 #' both$nngp
+#' img <- array(rnorm(3 * 6 * 6 * 2), c(3, 6, 6, 2))
+#' nt_kernel(nt_cnn(depth = 2, readout = "gap"), img)
 #' @export
 nt_kernel <- function(net, x, z = NULL, what = "ntk", threads = nt_threads(),
-                      progress = interactive()) {
+                      progress = interactive(), flip = FALSE) {
   net <- as_network(net)
   what <- check_what(what)
-  x <- as_input_matrix(x, "x")
-  if (!is.null(z)) {
-    z <- as_input_matrix(z, "z")
-    if (ncol(z) != ncol(x))
-      stop(sprintf("`z` has %d columns but `x` has %d", ncol(z), ncol(x)), call. = FALSE)
-  }
   threads <- clamp_threads(check_count(threads, "threads", lower = 1L))
   progress <- check_flag(progress, "progress")
-  plan <- compile_plan(net)
-  plan <- fit_tables(plan, c(rowSums(x^2), if (!is.null(z)) rowSums(z^2)) / ncol(x))
+  flip <- check_flag(flip, "flip")
   wanted <- c(ntk = "ntk" %in% what, nngp = "nngp" %in% what)
-  res <- .Call(C_ntk_fc_kernel, x, z, plan$ints, plan$dbls, plan$tables,
-               unname(wanted), threads, progress)
-  names(res) <- c("ntk", "nngp")
-  labels <- list(rownames(x), if (is.null(z)) rownames(x) else rownames(z))
+  if (is_image_input(x)) {
+    x <- as_image_array(x, "x")
+    if (!is.null(z)) {
+      z <- as_image_array(z, "z")
+      if (!identical(dim(z)[-1], dim(x)[-1]))
+        stop(sprintf("`z` holds %s images but `x` holds %s images",
+                     paste(dim(z)[-1], collapse = " x "), paste(dim(x)[-1], collapse = " x ")),
+             call. = FALSE)
+    }
+    res <- image_kernels(net, x, z, wanted, threads, progress, flip)
+    labels <- list(dimnames(x)[[1]], if (is.null(z)) dimnames(x)[[1]] else dimnames(z)[[1]])
+  } else {
+    if (flip) stop("`flip` applies to image inputs only", call. = FALSE)
+    x <- as_input_matrix(x, "x")
+    if (!is.null(z)) {
+      z <- as_input_matrix(z, "z")
+      if (ncol(z) != ncol(x))
+        stop(sprintf("`z` has %d columns but `x` has %d", ncol(z), ncol(x)), call. = FALSE)
+    }
+    res <- matrix_kernels(net, x, z, wanted, threads, progress)
+    labels <- list(rownames(x), if (is.null(z)) rownames(x) else rownames(z))
+  }
   res <- lapply(res[what], function(k) {
     if (!all(vapply(labels, is.null, logical(1)))) dimnames(k) <- labels
     as.kernelMatrix(k)
   })
   if (length(what) == 1L) res[[1L]] else res[c("ntk", "nngp")[wanted]]
+}
+
+matrix_kernels <- function(net, x, z, wanted, threads, progress) {
+  plan <- compile_plan(net)
+  input_var <- c(rowSums(x^2), if (!is.null(z)) rowSums(z^2)) / ncol(x)
+  plan <- fit_tables(plan, function(tables)
+    .Call(C_ntk_fc_self, input_var, plan$ints, plan$dbls, tables))
+  res <- .Call(C_ntk_fc_kernel, x, z, plan$ints, plan$dbls, plan$tables,
+               unname(wanted), threads, progress)
+  stats::setNames(res, c("ntk", "nngp"))
+}
+
+image_kernels <- function(net, x, z, wanted, threads, progress, flip) {
+  plan <- compile_spatial_plan(net, dim(x)[2:4])
+  # C reads each image contiguously, channels fastest: (C, W, H, n).
+  to_c <- function(a) aperm(a, 4:1)
+  xc <- to_c(x)
+  zc <- if (is.null(z)) NULL else to_c(z)
+  plan <- fit_tables(plan, function(tables) {
+    parts <- lapply(list(xc, zc)[!vapply(list(xc, zc), is.null, NA)], function(a)
+      .Call(C_ntk_conv_self, a, plan$ints, plan$dbls, plan$geom, plan$band, plan$full, tables))
+    list(do.call(cbind, lapply(parts, `[[`, 1L)), unlist(lapply(parts, `[[`, 2L)))
+  })
+  run <- function(a, b) {
+    stats::setNames(.Call(C_ntk_conv_kernel, a, b, plan$ints, plan$dbls, plan$geom, plan$band,
+                          plan$full, plan$tables, unname(wanted), threads, progress),
+                    c("ntk", "nngp"))
+  }
+  if (!flip) return(run(xc, zc))
+  mirror <- function(a) a[, dim(a)[2]:1, , , drop = FALSE]   # reverse W in (C, W, H, n)
+  zc_or_x <- if (is.null(zc)) xc else zc
+  terms <- list(run(xc, zc), run(xc, mirror(zc_or_x)))
+  if (!mirror_symmetric(plan))
+    terms <- c(terms, list(run(mirror(xc), zc_or_x), run(mirror(xc), mirror(zc_or_x))))
+  lapply(stats::setNames(names(terms[[1]]), names(terms[[1]])), function(what) {
+    if (is.null(terms[[1]][[what]])) return(NULL)
+    Reduce(`+`, lapply(terms, `[[`, what)) / length(terms)
+  })
+}
+
+# Whether every conv and pool layer commutes with the horizontal mirror:
+# padding split evenly and windows that tile the width exactly.
+mirror_symmetric <- function(plan) {
+  g <- plan$geom
+  moving <- plan$ints[1L, ] %in% spatial_codes[c("conv", "pool")]
+  right_pad <- (g["wout", ] - 1L) * g["sw", ] + g["qw", ] - g["win", ] - g["pl", ]
+  all(right_pad[moving] == g["pl", moving])
+}
+
+is_image_input <- function(x) is.array(x) && length(dim(x)) %in% 3:4 && !is.data.frame(x)
+
+as_image_array <- function(x, arg) {
+  if (!is_image_input(x))
+    stop(sprintf("`%s` must be an n x H x W x C array of images, like `x`", arg), call. = FALSE)
+  if (!is.numeric(x)) stop(sprintf("`%s` must be numeric, not %s", arg, typeof(x)), call. = FALSE)
+  if (length(dim(x)) == 3L) dim(x) <- c(dim(x), 1L)
+  if (any(dim(x) == 0L))
+    stop(sprintf("`%s` is empty (%s)", arg, paste(dim(x), collapse = " x ")), call. = FALSE)
+  if (!all(is.finite(x))) {
+    at <- which(!is.finite(x), arr.ind = TRUE)[1, ]
+    stop(sprintf("`%s` contains NA, NaN or Inf (first in image %d)", arg, at[1]), call. = FALSE)
+  }
+  storage.mode(x) <- "double"
+  x
 }

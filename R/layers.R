@@ -167,6 +167,17 @@ format.nt_layer <- function(x, ...) {
     return(sprintf("Dense(w_var = %g, b_var = %g%s)", x$w_var, x$b_var,
                    if (x$trainable) "" else ", frozen"))
   }
+  if (x$kind == "conv") {
+    return(sprintf("Conv(%s, w_var = %g, b_var = %g, %s%s%s)", paste(x$filter, collapse = "x"),
+                   x$w_var, x$b_var, x$padding,
+                   if (any(x$stride != 1L)) paste0(", stride ", paste(x$stride, collapse = "x")) else "",
+                   if (x$trainable) "" else ", frozen"))
+  }
+  if (x$kind == "pool") {
+    return(sprintf("AvgPool(%s, stride %s)", paste(x$window, collapse = "x"),
+                   paste(x$stride, collapse = "x")))
+  }
+  if (identical(x$readout, "lap")) return(sprintf("LocalAvgPool(c = %d)", x$c))
   if (identical(x$name, "LeakyReLU")) return(sprintf("LeakyReLU(slope = %g)", x$a))
   if (!is.null(x$label)) return(sprintf("Activation(%s)", x$label))
   x$name

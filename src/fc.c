@@ -96,9 +96,12 @@ SEXP ntk_fc_kernel(SEXP x, SEXP z, SEXP ops_int, SEXP ops_dbl, SEXP tables,
   int show = nt_check_flag(progress, "progress");
   nt_plan plan;
   nt_plan_read(ops_int, ops_dbl, tables, &plan);
-  for (int l = 0; l < plan.nops; l++)
+  for (int l = 0; l < plan.nops; l++) {
     if (plan.ops[l].code == NT_OP_TABLE && plan.ops[l].table == NULL)
       Rf_error("activation table of layer %d is missing", l + 1);
+    if (plan.ops[l].code >= NT_OP_CONV)
+      Rf_error("layer %d is spatial; matrix inputs take dense layers and activations", l + 1);
+  }
   nt_check_alloc(n, m, want_ntk + want_nngp, "the kernel matrix");
 
   SEXP k_ntk = PROTECT(want_ntk ? Rf_allocMatrix(REALSXP, n, m) : R_NilValue);
@@ -191,6 +194,9 @@ SEXP ntk_fc_self(SEXP s0, SEXP ops_int, SEXP ops_dbl, SEXP tables)
     if (REAL(s0)[i] < 0) Rf_error("'s0' must be non-negative");
   nt_plan plan;
   nt_plan_read(ops_int, ops_dbl, tables, &plan);
+  for (int l = 0; l < plan.nops; l++)
+    if (plan.ops[l].code >= NT_OP_CONV)
+      Rf_error("layer %d is spatial; matrix inputs take dense layers and activations", l + 1);
   size_t stride = plan.nact > 0 ? 2 * (size_t) plan.nact : 1;
   double *self = (double *) R_alloc(stride, sizeof(double));
   SEXP var = PROTECT(Rf_allocMatrix(REALSXP, plan.nact, (int) n));

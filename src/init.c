@@ -5,12 +5,16 @@
 SEXP ntk_fc_kernel(SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP);
 SEXP ntk_fc_self(SEXP, SEXP, SEXP, SEXP);
 SEXP ntk_omp_info(void);
+SEXP ntk_conv_kernel(SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP);
+SEXP ntk_conv_self(SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP);
 SEXP ntk_act_dual(SEXP, SEXP, SEXP, SEXP, SEXP, SEXP);
 
 static const R_CallMethodDef call_methods[] = {
   {"ntk_fc_kernel", (DL_FUNC) &ntk_fc_kernel, 8},
   {"ntk_fc_self", (DL_FUNC) &ntk_fc_self, 4},
   {"ntk_omp_info", (DL_FUNC) &ntk_omp_info, 0},
+  {"ntk_conv_kernel", (DL_FUNC) &ntk_conv_kernel, 11},
+  {"ntk_conv_self", (DL_FUNC) &ntk_conv_self, 7},
   {"ntk_act_dual", (DL_FUNC) &ntk_act_dual, 6},
   {NULL, NULL, 0}
 };

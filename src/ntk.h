@@ -24,7 +24,18 @@ enum {
   NT_OP_ERF = 3,
   NT_OP_GELU = 4,
   NT_OP_IDENTITY = 5,
-  NT_OP_TABLE = 6     /* any R function, tabulated, by polar quadrature */
+  NT_OP_TABLE = 6,    /* any R function, tabulated, by polar quadrature */
+  NT_OP_CONV = 7,
+  NT_OP_AVGPOOL = 8,
+  NT_OP_FLATTEN = 9,
+  NT_OP_GAP = 10,
+  NT_OP_LAP = 11
+};
+
+/* Rows of the geometry matrix of a spatial plan (R/plan-spatial.R). */
+enum {
+  NT_G_HIN, NT_G_WIN, NT_G_HOUT, NT_G_WOUT, NT_G_QH, NT_G_QW, NT_G_SH, NT_G_SW,
+  NT_G_PT, NT_G_PL, NT_G_CIRC, NT_G_LAPC, NT_G_BSY, NT_G_BSX, NT_G_ROWS
 };
 
 /* A tabulated activation: per grid cell the one-sided limits of phi, phi'
@@ -58,6 +69,7 @@ typedef struct {
   nt_op *ops;
 } nt_plan;
 void nt_plan_read(SEXP ops_int, SEXP ops_dbl, SEXP tables, nt_plan *plan);
+int nt_is_activation(int code);
 /* Self variances of one input through the plan: for activation j,
    self[2j] = pre-activation variance, self[2j + 1] = its square root.
    Returns 0, or 1 + the index of the first table op read out of range. */

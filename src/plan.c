@@ -72,10 +72,20 @@ void nt_plan_read(SEXP ops_int, SEXP ops_dbl, SEXP tables, nt_plan *plan)
     case NT_OP_ABRELU: case NT_OP_ERF: case NT_OP_GELU: case NT_OP_IDENTITY:
       plan->nact++;
       break;
+    case NT_OP_CONV:
+      if (op->p1 < 0 || op->p2 < 0) Rf_error("layer %d has a negative variance", l + 1);
+      break;
+    case NT_OP_AVGPOOL: case NT_OP_FLATTEN: case NT_OP_GAP: case NT_OP_LAP:
+      break;
     default:
       Rf_error("layer %d has an unknown code %d", l + 1, op->code);
     }
   }
+}
+
+int nt_is_activation(int code)
+{
+  return code >= NT_OP_ABRELU && code <= NT_OP_TABLE;
 }
 
 int nt_plan_self(const nt_plan *plan, double s0, double *self)

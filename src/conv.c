@@ -1,0 +1,573 @@
+/* Convolutional kernels (CNTK and CNN-GP, Arora et al. 2019) on NHWC images.
+   For each pair of images the kernel state is a set of position pairs
+   (i, i'), one value each for the NNGP K and the NTK T:
+   - full: all P x P pairs, needed once any pooling (AvgPool, GAP) mixes
+     positions, O(P^2 q^2) work per layer;
+   - band: only pairs (i, i + delta) for the offsets delta that the readout
+     reaches through the convolutions (the spatial diagonal for Flatten, a
+     box for local average pooling), O(P |band| q^2) per layer.
+   Each image's self covariances are computed once, by running the same
+   engine on the pair (x, x) and recording the spatial diagonal before every
+   activation.  Pairs run in parallel, each thread with its own workspace. */
+#include "ntk.h"
+#include <string.h>
+#include <time.h>
+
+typedef struct {
+  nt_plan plan;
+  const int *geom;        /* NT_G_ROWS per layer */
+  int full;               /* 1: all position pairs, 0: band */
+  int nb;                 /* band: number of offsets; base offsets below */
+  const int *band;        /* 2 per offset: dy, dx at scale 1 */
+  int k0;                 /* band index of offset (0, 0) */
+  int in_sy, in_sx;       /* band scale at the input */
+  int H, W, C;
+  size_t state;           /* largest number of entries of a state */
+  size_t self_len;        /* positions summed over activation layers */
+  size_t *act_off;        /* offset of each activation layer in a self record */
+} sp_plan;
+
+typedef struct {
+  double *k, *t, *k2, *t2;  /* current and next state */
+  int *map_y, *map_x;       /* conv / pool index maps */
+} sp_work;
+
+#define G(l, row) (sp->geom[(size_t) NT_G_ROWS * (l) + (row)])
+
+/* ---- per-layer pieces ------------------------------------------------ */
+
+/* Input position of output row o under filter offset e, or -1 (padding). */
+static void fill_map(int *map, int nout, int nin, int q, int stride, int pad, int circ)
+{
+  for (int e = 0; e < q; e++)
+    for (int o = 0; o < nout; o++) {
+      int j = o * stride + e - pad;
+      if (circ) j = ((j % nin) + nin) % nin;
+      map[(size_t) e * nout + o] = (j >= 0 && j < nin) ? j : -1;
+    }
+}
+
+/* Partner of position i = (y, x) at offset (dy, dx) in an h x w image, or -1. */
+static inline int partner(int i, int w, int h, int dy, int dx)
+{
+  int y = i / w + dy, x = i % w + dx;
+  return (y >= 0 && y < h && x >= 0 && x < w) ? y * w + x : -1;
+}
+
+static void conv_full(const sp_plan *sp, int l, sp_work *ws)
+{
+  int hi = G(l, NT_G_HIN), wi = G(l, NT_G_WIN), ho = G(l, NT_G_HOUT), wo = G(l, NT_G_WOUT);
+  int qh = G(l, NT_G_QH), qw = G(l, NT_G_QW), sw = G(l, NT_G_SW);
+  size_t pi = (size_t) hi * wi, po = (size_t) ho * wo;
+  int contiguous = sw == 1 && !G(l, NT_G_CIRC);
+  const int *my = ws->map_y, *mx = ws->map_x;
+  memset(ws->k2, 0, po * po * sizeof(double));
+  memset(ws->t2, 0, po * po * sizeof(double));
+  for (size_t o = 0; o < po; o++) {
+    int oy = (int) (o / wo), ox = (int) (o % wo);
+    double *dk = ws->k2 + o * po, *dt = ws->t2 + o * po;
+    for (int ey = 0; ey < qh; ey++) {
+      int jy = my[(size_t) ey * ho + oy];
+      if (jy < 0) continue;
+      for (int ex = 0; ex < qw; ex++) {
+        int jx = mx[(size_t) ex * wo + ox];
+        if (jx < 0) continue;
+        const double *sk = ws->k + ((size_t) jy * wi + jx) * pi;
+        const double *st = ws->t + ((size_t) jy * wi + jx) * pi;
+        const int *mxe = mx + (size_t) ex * wo;
+        for (int oy2 = 0; oy2 < ho; oy2++) {
+          int jy2 = my[(size_t) ey * ho + oy2];
+          if (jy2 < 0) continue;
+          const double *rk = sk + (size_t) jy2 * wi, *rt = st + (size_t) jy2 * wi;
+          double *ok = dk + (size_t) oy2 * wo, *ot = dt + (size_t) oy2 * wo;
+          if (contiguous) {   /* jx2 = ox2 + shift on a range of ox2 */
+            int shift = ex - G(l, NT_G_PL);
+            int first = shift < 0 ? -shift : 0, last = wi - shift < wo ? wi - shift : wo;
+            for (int ox2 = first; ox2 < last; ox2++) {
+              ok[ox2] += rk[ox2 + shift];
+              ot[ox2] += rt[ox2 + shift];
+            }
+          } else {
+            for (int ox2 = 0; ox2 < wo; ox2++) {
+              int jx2 = mxe[ox2];
+              if (jx2 >= 0) { ok[ox2] += rk[jx2]; ot[ox2] += rt[jx2]; }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+static void conv_band(const sp_plan *sp, int l, sp_work *ws)
+{
+  int hi = G(l, NT_G_HIN), wi = G(l, NT_G_WIN), ho = G(l, NT_G_HOUT), wo = G(l, NT_G_WOUT);
+  int qh = G(l, NT_G_QH), qw = G(l, NT_G_QW), sh = G(l, NT_G_SH), sw = G(l, NT_G_SW);
+  int bsy = G(l, NT_G_BSY), bsx = G(l, NT_G_BSX);
+  size_t po = (size_t) ho * wo;
+  int nb = sp->nb;
+  const int *my = ws->map_y, *mx = ws->map_x;
+  for (size_t o = 0; o < po; o++) {
+    int oy = (int) (o / wo), ox = (int) (o % wo);
+    for (int k = 0; k < nb; k++) {
+      int dy = sp->band[2 * k] * bsy, dx = sp->band[2 * k + 1] * bsx;
+      size_t e_out = o * nb + k;
+      double ak = 0, at = 0;
+      if (partner((int) o, wo, ho, dy, dx) >= 0) {
+        int dyi = dy * sh, dxi = dx * sw;
+        for (int ey = 0; ey < qh; ey++) {
+          int jy = my[(size_t) ey * ho + oy];
+          if (jy < 0 || jy + dyi < 0 || jy + dyi >= hi) continue;
+          for (int ex = 0; ex < qw; ex++) {
+            int jx = mx[(size_t) ex * wo + ox];
+            if (jx < 0 || jx + dxi < 0 || jx + dxi >= wi) continue;
+            size_t e_in = ((size_t) jy * wi + jx) * nb + k;
+            ak += ws->k[e_in];
+            at += ws->t[e_in];
+          }
+        }
+      }
+      ws->k2[e_out] = ak;
+      ws->t2[e_out] = at;
+    }
+  }
+}
+
+static void avg_pool_full(const sp_plan *sp, int l, sp_work *ws)
+{
+  int wi = G(l, NT_G_WIN), ho = G(l, NT_G_HOUT), wo = G(l, NT_G_WOUT), hi = G(l, NT_G_HIN);
+  int qh = G(l, NT_G_QH), qw = G(l, NT_G_QW), sh = G(l, NT_G_SH), sw = G(l, NT_G_SW);
+  size_t pi = (size_t) hi * wi, po = (size_t) ho * wo;
+  double scale = 1.0 / ((double) qh * qw * qh * qw);
+  for (size_t o = 0; o < po; o++) {
+    int oy = (int) (o / wo), ox = (int) (o % wo);
+    for (size_t o2 = 0; o2 < po; o2++) {
+      int oy2 = (int) (o2 / wo), ox2 = (int) (o2 % wo);
+      double ak = 0, at = 0;
+      for (int ay = 0; ay < qh; ay++)
+        for (int ax = 0; ax < qw; ax++) {
+          size_t a = (size_t) (oy * sh + ay) * wi + ox * sw + ax;
+          const double *rk = ws->k + a * pi, *rt = ws->t + a * pi;
+          for (int by = 0; by < qh; by++)
+            for (int bx = 0; bx < qw; bx++) {
+              size_t b = (size_t) (oy2 * sh + by) * wi + ox2 * sw + bx;
+              ak += rk[b];
+              at += rt[b];
+            }
+        }
+      ws->k2[o * po + o2] = ak * scale;
+      ws->t2[o * po + o2] = at * scale;
+    }
+  }
+}
+
+/* Readouts reduce the state to one entry. */
+static void readout(const sp_plan *sp, int l, sp_work *ws)
+{
+  int code = sp->plan.ops[l].code;
+  int h = G(l, NT_G_HIN), w = G(l, NT_G_WIN), c = G(l, NT_G_LAPC);
+  size_t p = (size_t) h * w;
+  double sk = 0, st = 0, norm = 1.0 / p;
+  for (size_t i = 0; i < p; i++) {
+    if (sp->full) {
+      const double *rk = ws->k + i * p, *rt = ws->t + i * p;
+      if (code == NT_OP_FLATTEN) {
+        sk += rk[i]; st += rt[i];
+      } else if (code == NT_OP_GAP) {
+        for (size_t i2 = 0; i2 < p; i2++) { sk += rk[i2]; st += rt[i2]; }
+      } else {
+        int y = (int) (i / w), x = (int) (i % w);
+        for (int y2 = y - c; y2 <= y + c; y2++) {
+          if (y2 < 0 || y2 >= h) continue;
+          for (int x2 = x - c; x2 <= x + c; x2++) {
+            if (x2 < 0 || x2 >= w) continue;
+            sk += rk[(size_t) y2 * w + x2]; st += rt[(size_t) y2 * w + x2];
+          }
+        }
+      }
+    } else {
+      for (int k = 0; k < sp->nb; k++) {
+        if (code == NT_OP_FLATTEN && k != sp->k0) continue;
+        if (partner((int) i, w, h, sp->band[2 * k], sp->band[2 * k + 1]) < 0) continue;
+        sk += ws->k[i * sp->nb + k];
+        st += ws->t[i * sp->nb + k];
+      }
+    }
+  }
+  if (code == NT_OP_GAP) norm /= p;
+  ws->k2[0] = sk * norm;
+  ws->t2[0] = st * norm;
+}
+
+/* ---- one pair -------------------------------------------------------- */
+
+static void input_gram(const sp_plan *sp, const double *x, const double *z, sp_work *ws)
+{
+  size_t p = (size_t) sp->H * sp->W;
+  int nb = sp->full ? (int) p : sp->nb;
+  for (size_t i = 0; i < p; i++)
+    for (int k = 0; k < nb; k++) {
+      int j = sp->full ? k : partner((int) i, sp->W, sp->H, sp->band[2 * k] * sp->in_sy,
+                                     sp->band[2 * k + 1] * sp->in_sx);
+      double dot = 0;
+      if (j >= 0)
+        for (int c = 0; c < sp->C; c++) dot += x[i * sp->C + c] * z[(size_t) j * sp->C + c];
+      ws->k[i * nb + k] = dot / sp->C;
+      ws->t[i * nb + k] = 0;
+    }
+}
+
+static inline void swap_state(sp_work *ws)
+{
+  double *a = ws->k; ws->k = ws->k2; ws->k2 = a;
+  a = ws->t; ws->t = ws->t2; ws->t2 = a;
+}
+
+/* Runs the plan on the pair (x, z).  selfx / selfz hold the images' self
+   variances (s, sqrt s per position, per activation layer); when record is
+   not NULL this is the self pass of x (z == x): the spatial diagonal is
+   recorded there before each activation and used at once.  Returns 0, or
+   1 + the layer whose activation table is missing or too narrow (self pass). */
+static int sp_pair(const sp_plan *sp, const double *x, const double *z,
+                   const double *selfx, const double *selfz, double *record,
+                   sp_work *ws, double *k_out, double *t_out)
+{
+  input_gram(sp, x, z, ws);
+  int h = sp->H, w = sp->W, spatial = 1, act = 0;
+  for (int l = 0; l < sp->plan.nops; l++) {
+    const nt_op *op = sp->plan.ops + l;
+    size_t p = (size_t) h * w;
+    int nb = !spatial ? 1 : sp->full ? (int) p : sp->nb;
+    int bsy = G(l, NT_G_BSY), bsx = G(l, NT_G_BSX);
+    if (op->code == NT_OP_DENSE) {
+      for (size_t i = 0; i < p; i++)
+        for (int k = 0; k < nb; k++) {
+          if (spatial && !sp->full &&
+              partner((int) i, w, h, sp->band[2 * k] * bsy, sp->band[2 * k + 1] * bsx) < 0)
+            continue;
+          size_t e = i * nb + k;
+          double kk = op->p1 * ws->k[e] + op->p2;
+          ws->k[e] = kk;
+          ws->t[e] = op->p1 * ws->t[e] + (op->trainable ? kk : 0.0);
+        }
+    } else if (nt_is_activation(op->code)) {
+      const double *sx = selfx, *sz = selfz;
+      if (record) {
+        double *rec = record + 2 * sp->act_off[act];
+        double top = 0;
+        for (size_t i = 0; i < p; i++) {
+          double s = ws->k[i * nb + (!spatial ? 0 : sp->full ? (int) i : sp->k0)];
+          rec[2 * i] = s;
+          rec[2 * i + 1] = sqrt(s);
+          if (s > top) top = s;
+        }
+        if (op->code == NT_OP_TABLE &&
+            (op->table == NULL || !(nt_table_reach(op->table, top) <= -op->table->lo)))
+          return l + 1;
+        sx = sz = record;
+      }
+      sx += 2 * sp->act_off[act];
+      sz += 2 * sp->act_off[act];
+      for (size_t i = 0; i < p; i++)
+        for (int k = 0; k < nb; k++) {
+          int j = !spatial ? 0 : sp->full ? k
+                  : partner((int) i, w, h, sp->band[2 * k] * bsy, sp->band[2 * k + 1] * bsx);
+          if (j < 0) continue;
+          size_t e = i * nb + k;
+          double kk, kd;
+          nt_act_pair(op, sx[2 * i], sz[2 * (size_t) j], sx[2 * i + 1], sz[2 * (size_t) j + 1],
+                      ws->k[e], &kk, &kd);
+          ws->k[e] = kk;
+          ws->t[e] *= kd;
+        }
+      act++;
+    } else if (op->code == NT_OP_CONV) {
+      fill_map(ws->map_y, G(l, NT_G_HOUT), h, G(l, NT_G_QH), G(l, NT_G_SH), G(l, NT_G_PT), G(l, NT_G_CIRC));
+      fill_map(ws->map_x, G(l, NT_G_WOUT), w, G(l, NT_G_QW), G(l, NT_G_SW), G(l, NT_G_PL), G(l, NT_G_CIRC));
+      if (sp->full) conv_full(sp, l, ws); else conv_band(sp, l, ws);
+      swap_state(ws);
+      h = G(l, NT_G_HOUT); w = G(l, NT_G_WOUT);
+      p = (size_t) h * w;
+      nb = sp->full ? (int) p : sp->nb;
+      bsy = G(l, NT_G_BSY); bsx = G(l, NT_G_BSX);
+      double scale = op->p1 / ((double) G(l, NT_G_QH) * G(l, NT_G_QW));
+      for (size_t i = 0; i < p; i++)
+        for (int k = 0; k < nb; k++) {
+          if (!sp->full &&
+              partner((int) i, w, h, sp->band[2 * k] * bsy, sp->band[2 * k + 1] * bsx) < 0)
+            continue;
+          size_t e = i * nb + k;
+          double kk = scale * ws->k[e] + op->p2;
+          ws->k[e] = kk;
+          ws->t[e] = scale * ws->t[e] + (op->trainable ? kk : 0.0);
+        }
+    } else if (op->code == NT_OP_AVGPOOL) {
+      avg_pool_full(sp, l, ws);
+      swap_state(ws);
+      h = G(l, NT_G_HOUT); w = G(l, NT_G_WOUT);
+    } else {
+      readout(sp, l, ws);
+      swap_state(ws);
+      h = w = 1;
+      spatial = 0;
+    }
+  }
+  *k_out = ws->k[0];
+  *t_out = ws->t[0];
+  return 0;
+}
+
+/* ---- reading the plan and the images --------------------------------- */
+
+static void sp_read(SEXP x, SEXP ops_int, SEXP ops_dbl, SEXP geom, SEXP band, SEXP full,
+                    SEXP tables, sp_plan *sp)
+{
+  if (TYPEOF(x) != REALSXP) Rf_error("'x' must be a double array");
+  SEXP dim = Rf_getAttrib(x, R_DimSymbol);
+  if (XLENGTH(dim) != 4) Rf_error("'x' must be a 4-dimensional array (C, W, H, n)");
+  sp->C = INTEGER(dim)[0]; sp->W = INTEGER(dim)[1]; sp->H = INTEGER(dim)[2];
+  nt_plan_read(ops_int, ops_dbl, tables, &sp->plan);
+  int nops = sp->plan.nops;
+  if (!Rf_isInteger(geom) || !Rf_isMatrix(geom) || Rf_nrows(geom) != NT_G_ROWS ||
+      Rf_ncols(geom) != nops)
+    Rf_error("'geom' must be an integer matrix with %d rows and a column per layer", NT_G_ROWS);
+  sp->geom = INTEGER(geom);
+  sp->full = nt_check_flag(full, "full");
+  if (!Rf_isInteger(band) || !Rf_isMatrix(band) || Rf_nrows(band) != 2 || Rf_ncols(band) < 1)
+    Rf_error("'band' must be an integer matrix with 2 rows");
+  sp->nb = Rf_ncols(band);
+  sp->band = INTEGER(band);
+  sp->k0 = -1;
+  for (int k = 0; k < sp->nb; k++)
+    if (sp->band[2 * k] == 0 && sp->band[2 * k + 1] == 0) sp->k0 = k;
+  if (sp->k0 < 0) Rf_error("'band' must contain the offset (0, 0)");
+  /* Walk the geometry: every layer must read the shape the previous one
+     wrote, and every index the engine forms must stay inside the image. */
+  int h = sp->H, w = sp->W, spatial = 1, nact = 0;
+  double state = (double) h * w * (sp->full ? (double) h * w : sp->nb);
+  double self_len = 0;
+  sp->act_off = (size_t *) R_alloc(sp->plan.nact + 1, sizeof(size_t));
+  for (int l = 0; l < nops; l++) {
+    const int *g = sp->geom + (size_t) NT_G_ROWS * l;
+    int code = sp->plan.ops[l].code;
+    if (g[NT_G_HIN] != h || g[NT_G_WIN] != w)
+      Rf_error("layer %d expects %d x %d positions, but gets %d x %d",
+               l + 1, g[NT_G_HIN], g[NT_G_WIN], h, w);
+    int is_spatial_op = code == NT_OP_CONV || code == NT_OP_AVGPOOL ||
+                        code == NT_OP_FLATTEN || code == NT_OP_GAP || code == NT_OP_LAP;
+    if (is_spatial_op && !spatial) Rf_error("layer %d comes after the readout", l + 1);
+    if (code == NT_OP_CONV || code == NT_OP_AVGPOOL) {
+      int ho = g[NT_G_HOUT], wo = g[NT_G_WOUT];
+      if (ho < 1 || wo < 1 || g[NT_G_QH] < 1 || g[NT_G_QW] < 1 || g[NT_G_SH] < 1 ||
+          g[NT_G_SW] < 1 || g[NT_G_QH] > 1000 || g[NT_G_QW] > 1000)
+        Rf_error("layer %d has an invalid geometry", l + 1);
+      if (code == NT_OP_AVGPOOL &&
+          (!sp->full || (ho - 1) * g[NT_G_SH] + g[NT_G_QH] > h ||
+           (wo - 1) * g[NT_G_SW] + g[NT_G_QW] > w))
+        Rf_error("layer %d: pooling windows leave the image", l + 1);
+      if (code == NT_OP_CONV && g[NT_G_CIRC] && !sp->full)
+        Rf_error("layer %d: circular padding needs all position pairs", l + 1);
+      h = ho; w = wo;
+    } else if (is_spatial_op) {
+      if (code == NT_OP_GAP && !sp->full) Rf_error("global average pooling needs all position pairs");
+      if (g[NT_G_LAPC] < 0) Rf_error("layer %d has a negative window", l + 1);
+      h = w = 1;
+      spatial = 0;
+    } else if (nt_is_activation(code)) {
+      sp->act_off[nact++] = (size_t) self_len;
+      self_len += (double) h * w;
+    }
+    if (spatial && !sp->full && (g[NT_G_BSY] < 1 || g[NT_G_BSX] < 1))
+      Rf_error("layer %d has an invalid band scale", l + 1);
+    double st = (double) h * w * (!spatial ? 1 : sp->full ? (double) h * w : sp->nb);
+    if (st > state) state = st;
+  }
+  if (spatial) Rf_error("an image network must end with a readout layer");
+  sp->in_sy = nops > 0 ? sp->geom[NT_G_BSY] * (sp->plan.ops[0].code == NT_OP_CONV ? sp->geom[NT_G_SH] : 1) : 1;
+  sp->in_sx = nops > 0 ? sp->geom[NT_G_BSX] * (sp->plan.ops[0].code == NT_OP_CONV ? sp->geom[NT_G_SW] : 1) : 1;
+  nt_check_alloc(state, 4, 1, "the per-pair workspace");
+  sp->state = (size_t) state;
+  sp->self_len = (size_t) self_len;
+}
+
+static sp_work *sp_workspaces(const sp_plan *sp, int nth)
+{
+  sp_work *ws = (sp_work *) R_alloc(nth, sizeof(sp_work));
+  size_t my = 1, mx = 1;
+  for (int l = 0; l < sp->plan.nops; l++) {
+    size_t a = (size_t) G(l, NT_G_QH) * G(l, NT_G_HOUT), b = (size_t) G(l, NT_G_QW) * G(l, NT_G_WOUT);
+    if (a > my) my = a;
+    if (b > mx) mx = b;
+  }
+  for (int t = 0; t < nth; t++) {
+    double *buf = (double *) R_alloc(4 * sp->state, sizeof(double));
+    ws[t].k = buf; ws[t].t = buf + sp->state;
+    ws[t].k2 = buf + 2 * sp->state; ws[t].t2 = buf + 3 * sp->state;
+    ws[t].map_y = (int *) R_alloc(my, sizeof(int));
+    ws[t].map_x = (int *) R_alloc(mx, sizeof(int));
+  }
+  return ws;
+}
+
+static const double *image_data(SEXP x, int *n, const sp_plan *sp, const char *name)
+{
+  if (TYPEOF(x) != REALSXP) Rf_error("'%s' must be a double array", name);
+  SEXP dim = Rf_getAttrib(x, R_DimSymbol);
+  if (XLENGTH(dim) != 4 || INTEGER(dim)[0] != sp->C || INTEGER(dim)[1] != sp->W ||
+      INTEGER(dim)[2] != sp->H || INTEGER(dim)[3] < 1)
+    Rf_error("'%s' must be a (C, W, H, n) array of the images' shape", name);
+  *n = INTEGER(dim)[3];
+  nt_check_finite(REAL(x), XLENGTH(x), name);
+  return REAL(x);
+}
+
+/* Self passes of n images: records (s, sqrt s) at every activation; returns
+   per image 0 or 1 + the layer whose table is missing or too narrow. */
+static void self_passes(const sp_plan *sp, const double *x, int n, double *self,
+                        int *status, sp_work *ws, int nth)
+{
+  size_t img = (size_t) sp->H * sp->W * sp->C;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nth) schedule(dynamic, 1)
+#endif
+  for (int i = 0; i < n; i++) {
+#ifdef _OPENMP
+    sp_work *w = ws + omp_get_thread_num();
+#else
+    sp_work *w = ws;
+#endif
+    double k, t;
+    status[i] = sp_pair(sp, x + img * i, x + img * i, NULL, NULL,
+                        self + 2 * sp->self_len * i, w, &k, &t);
+  }
+  (void) nth;
+}
+
+SEXP ntk_conv_kernel(SEXP x, SEXP z, SEXP ops_int, SEXP ops_dbl, SEXP geom, SEXP band,
+                     SEXP full, SEXP tables, SEXP what, SEXP threads, SEXP progress)
+{
+  sp_plan sp;
+  sp_read(x, ops_int, ops_dbl, geom, band, full, tables, &sp);
+  int n, m, sym = Rf_isNull(z);
+  const double *xd = image_data(x, &n, &sp, "x");
+  const double *zd = sym ? xd : image_data(z, &m, &sp, "z");
+  if (sym) m = n;
+  if (TYPEOF(what) != LGLSXP || XLENGTH(what) != 2)
+    Rf_error("'what' must be a logical vector (ntk, nngp)");
+  int want_ntk = LOGICAL(what)[0] == 1, want_nngp = LOGICAL(what)[1] == 1;
+  if (!want_ntk && !want_nngp) Rf_error("'what' must ask for at least one kernel");
+  int nth = nt_threads_clamp(nt_check_int_scalar(threads, "threads", 1, 1024));
+  int show = nt_check_flag(progress, "progress");
+  for (int l = 0; l < sp.plan.nops; l++)
+    if (sp.plan.ops[l].code == NT_OP_TABLE && sp.plan.ops[l].table == NULL)
+      Rf_error("activation table of layer %d is missing", l + 1);
+  nt_check_alloc(n, m, want_ntk + want_nngp, "the kernel matrix");
+  nt_check_alloc((double) (n + m), 2.0 * sp.self_len, 1, "the images' self covariances");
+
+  SEXP k_ntk = PROTECT(want_ntk ? Rf_allocMatrix(REALSXP, n, m) : R_NilValue);
+  SEXP k_nngp = PROTECT(want_nngp ? Rf_allocMatrix(REALSXP, n, m) : R_NilValue);
+  double *out_t = want_ntk ? REAL(k_ntk) : NULL, *out_k = want_nngp ? REAL(k_nngp) : NULL;
+  sp_work *ws = sp_workspaces(&sp, nth);
+  size_t rec = 2 * sp.self_len, img = (size_t) sp.H * sp.W * sp.C;
+  double *selfx = (double *) R_alloc((size_t) n * rec + 1, sizeof(double));
+  double *selfz = selfx;
+  int *status = (int *) R_alloc(n > m ? n : m, sizeof(int));
+
+  nt_progress bar;
+  double pairs_total = sym ? 0.5 * (double) n * (n + 1) : (double) n * m;
+  nt_progress_start(&bar, show, pairs_total + n + (sym ? 0 : m));
+  self_passes(&sp, xd, n, selfx, status, ws, nth);
+  for (int i = 0; i < n; i++)
+    if (status[i]) Rf_error("activation table of layer %d is too narrow; this is a bug in ntk", status[i]);
+  nt_progress_step(&bar, n);
+  if (!sym) {
+    selfz = (double *) R_alloc((size_t) m * rec + 1, sizeof(double));
+    self_passes(&sp, zd, m, selfz, status, ws, nth);
+    for (int i = 0; i < m; i++)
+      if (status[i]) Rf_error("activation table of layer %d is too narrow; this is a bug in ntk", status[i]);
+    nt_progress_step(&bar, m);
+  }
+
+  R_xlen_t bad = 0;
+  double block = nth;       /* pairs per block, doubled while blocks are short */
+  for (int j0 = 0; j0 < m; ) {
+    int j1 = j0;
+    double count = 0;
+    while (j1 < m && (j1 == j0 || count < block)) { count += sym ? j1 + 1 : n; j1++; }
+    double started = (double) clock() / CLOCKS_PER_SEC;
+    R_xlen_t npairs = (R_xlen_t) count;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nth) schedule(dynamic, 1) reduction(+:bad)
+#endif
+    for (R_xlen_t idx = 0; idx < npairs; idx++) {
+      /* locate the pair: column j, row i */
+      int j = j0;
+      R_xlen_t rest = idx;
+      while (rest >= (sym ? j + 1 : n)) { rest -= sym ? j + 1 : n; j++; }
+      int i = (int) rest;
+#ifdef _OPENMP
+      sp_work *w = ws + omp_get_thread_num();
+#else
+      sp_work *w = ws;
+#endif
+      double k, t;
+      sp_pair(&sp, xd + img * i, zd + img * j, selfx + rec * i, selfz + rec * j, NULL, w, &k, &t);
+      size_t at = i + (size_t) n * j;
+      if (out_k) out_k[at] = k;
+      if (out_t) out_t[at] = t;
+      bad += !R_FINITE(k) || !R_FINITE(t);
+    }
+    if ((double) clock() / CLOCKS_PER_SEC - started < 0.05 * nth) block *= 2;
+    nt_progress_step(&bar, count);
+    j0 = j1;
+  }
+  nt_progress_end(&bar);
+  if (bad > 0)
+    Rf_error("%.0f kernel entries overflowed the double range; rescale 'x' or lower the variances",
+             (double) bad);
+  if (sym)
+    for (int j = 0; j < n; j++)
+      for (int i = 0; i < j; i++) {
+        if (out_k) out_k[j + (size_t) n * i] = out_k[i + (size_t) n * j];
+        if (out_t) out_t[j + (size_t) n * i] = out_t[i + (size_t) n * j];
+      }
+  SEXP res = PROTECT(Rf_allocVector(VECSXP, 2));
+  SET_VECTOR_ELT(res, 0, k_ntk);
+  SET_VECTOR_ELT(res, 1, k_nngp);
+  UNPROTECT(3);
+  return res;
+}
+
+/* For fitting activation tables: per image and activation layer the largest
+   pre-activation variance over positions (NA after a failure), and status. */
+SEXP ntk_conv_self(SEXP x, SEXP ops_int, SEXP ops_dbl, SEXP geom, SEXP band, SEXP full,
+                   SEXP tables)
+{
+  sp_plan sp;
+  sp_read(x, ops_int, ops_dbl, geom, band, full, tables, &sp);
+  int n;
+  const double *xd = image_data(x, &n, &sp, "x");
+  size_t rec = 2 * sp.self_len;
+  nt_check_alloc(n, (double) rec, 1, "the images' self covariances");
+  double *self = (double *) R_alloc((size_t) n * rec + 1, sizeof(double));
+  for (size_t i = 0; i < (size_t) n * rec; i++) self[i] = NA_REAL;
+  SEXP var = PROTECT(Rf_allocMatrix(REALSXP, sp.plan.nact, n));
+  SEXP status = PROTECT(Rf_allocVector(INTSXP, n));
+  sp_work *ws = sp_workspaces(&sp, 1);
+  self_passes(&sp, xd, n, self, INTEGER(status), ws, 1);
+  for (int i = 0; i < n; i++)
+    for (int a = 0; a < sp.plan.nact; a++) {
+      size_t end = a + 1 < sp.plan.nact ? sp.act_off[a + 1] : sp.self_len;
+      double top = NA_REAL;
+      for (size_t q = sp.act_off[a]; q < end; q++) {
+        double v = self[rec * i + 2 * q];
+        if (!ISNAN(v) && (ISNAN(top) || v > top)) top = v;
+      }
+      REAL(var)[a + (size_t) sp.plan.nact * i] = top;
+    }
+  SEXP res = PROTECT(Rf_allocVector(VECSXP, 2));
+  SET_VECTOR_ELT(res, 0, var);
+  SET_VECTOR_ELT(res, 1, status);
+  UNPROTECT(3);
+  return res;
+}
