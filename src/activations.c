@@ -6,39 +6,11 @@
 
 #define NT_PI 3.14159265358979323846
 #define NT_2PI 6.28318530717958647692
-/* Correlations within this many ulps of +-1 are rounding noise of the Gram
-   matrix (parallel inputs): snap them, so parallel pairs are exact. */
-#define NT_RHO_SNAP (4.0 * DBL_EPSILON)
-
-/* Correlation of the pair, clipped to [-1, 1]; 0 for a zero-variance input
-   (its covariances are then 0 too, so any value gives the correct limit). */
-static inline double pair_rho(double r1, double r2, double c)
-{
-  double p = r1 * r2;
-  if (!(p > 0)) return 0.0;
-  double rho = c / p;
-  if (rho >= 1.0 - NT_RHO_SNAP) return 1.0;
-  if (rho <= -1.0 + NT_RHO_SNAP) return -1.0;
-  return rho;
-}
 
 static void abrelu(double a, double b, double r1, double r2, double c,
                    double *k, double *kdot)
 {
-  double rho = pair_rho(r1, r2, c);
-  double theta = acos(rho);
-  double sin_t = sqrt((1.0 - rho) * (1.0 + rho));
-  double p = r1 * r2;
-  double j_even = sin_t + (NT_PI - theta) * rho;   /* relu-relu part */
-  if (a == 0.0 && b == 1.0) {
-    *k = p * j_even / NT_2PI;
-    *kdot = (NT_PI - theta) / NT_2PI;
-    return;
-  }
-  double j_odd = sin_t - theta * rho;
-  double sq = a * a + b * b;
-  *k = p * (sq * j_even - 2.0 * a * b * j_odd) / NT_2PI;
-  *kdot = (sq * (NT_PI - theta) + 2.0 * a * b * theta) / NT_2PI;
+  nt_abrelu_dual(a, b, r1, r2, r1 > 0 ? 1.0 / r1 : 0.0, r2 > 0 ? 1.0 / r2 : 0.0, c, k, kdot);
 }
 
 /* erf: written with m = max(1, sqrt(s1 s2)) factored out, so that huge
@@ -119,7 +91,7 @@ double nt_table_reach(const nt_table *t, double s)
 static void table_dual(const nt_table *t, double r1, double r2, double c,
                        double *k, double *kdot)
 {
-  double rho = pair_rho(r1, r2, c);
+  double rho = nt_pair_rho(r1, r2, c);
   double theta = acos(rho);
   double cut[5];
   cut[0] = 0.5 * NT_PI;

@@ -25,11 +25,14 @@ typedef struct {
   size_t state;           /* largest number of entries of a state */
   size_t self_len;        /* positions summed over activation layers */
   size_t *act_off;        /* offset of each activation layer in a self record */
+  int **part;             /* band: per state (0 = input, l + 1 = after layer l) the
+                             partner position of each entry, or -1 outside */
 } sp_plan;
 
 typedef struct {
   double *k, *t, *k2, *t2;  /* current and next state */
   int *map_y, *map_x;       /* conv / pool index maps */
+  double *row;              /* two rows of partial sums (band convolution) */
 } sp_work;
 
 #define G(l, row) (sp->geom[(size_t) NT_G_ROWS * (l) + (row)])
@@ -99,38 +102,40 @@ static void conv_full(const sp_plan *sp, int l, sp_work *ws)
   }
 }
 
+/* Band convolution.  Entries whose partner lies outside the image are kept
+   at exactly 0, so each band plane k is a plain 2-d stencil over positions:
+   filter rows are summed first (v), then filter columns. */
 static void conv_band(const sp_plan *sp, int l, sp_work *ws)
 {
-  int hi = G(l, NT_G_HIN), wi = G(l, NT_G_WIN), ho = G(l, NT_G_HOUT), wo = G(l, NT_G_WOUT);
-  int qh = G(l, NT_G_QH), qw = G(l, NT_G_QW), sh = G(l, NT_G_SH), sw = G(l, NT_G_SW);
-  int bsy = G(l, NT_G_BSY), bsx = G(l, NT_G_BSX);
-  size_t po = (size_t) ho * wo;
+  int wi = G(l, NT_G_WIN), ho = G(l, NT_G_HOUT), wo = G(l, NT_G_WOUT);
+  int qh = G(l, NT_G_QH), qw = G(l, NT_G_QW);
   int nb = sp->nb;
-  const int *my = ws->map_y, *mx = ws->map_x;
-  for (size_t o = 0; o < po; o++) {
-    int oy = (int) (o / wo), ox = (int) (o % wo);
-    for (int k = 0; k < nb; k++) {
-      int dy = sp->band[2 * k] * bsy, dx = sp->band[2 * k + 1] * bsx;
-      size_t e_out = o * nb + k;
-      double ak = 0, at = 0;
-      if (partner((int) o, wo, ho, dy, dx) >= 0) {
-        int dyi = dy * sh, dxi = dx * sw;
-        for (int ey = 0; ey < qh; ey++) {
-          int jy = my[(size_t) ey * ho + oy];
-          if (jy < 0 || jy + dyi < 0 || jy + dyi >= hi) continue;
-          for (int ex = 0; ex < qw; ex++) {
-            int jx = mx[(size_t) ex * wo + ox];
-            if (jx < 0 || jx + dxi < 0 || jx + dxi >= wi) continue;
-            size_t e_in = ((size_t) jy * wi + jx) * nb + k;
-            ak += ws->k[e_in];
-            at += ws->t[e_in];
-          }
+  const int *part = sp->part[l + 1], *my = ws->map_y, *mx = ws->map_x;
+  double *vk = ws->row, *vt = ws->row + wi;
+  for (int k = 0; k < nb; k++)
+    for (int oy = 0; oy < ho; oy++) {
+      for (int jx = 0; jx < wi; jx++) vk[jx] = vt[jx] = 0;
+      for (int ey = 0; ey < qh; ey++) {
+        int jy = my[(size_t) ey * ho + oy];
+        if (jy < 0) continue;
+        const double *rk = ws->k + (size_t) jy * wi * nb + k, *rt = ws->t + (size_t) jy * wi * nb + k;
+        for (int jx = 0; jx < wi; jx++) {
+          vk[jx] += rk[(size_t) jx * nb];
+          vt[jx] += rt[(size_t) jx * nb];
         }
       }
-      ws->k2[e_out] = ak;
-      ws->t2[e_out] = at;
+      for (int ox = 0; ox < wo; ox++) {
+        size_t e_out = ((size_t) oy * wo + ox) * nb + k;
+        double ak = 0, at = 0;
+        if (part[e_out] >= 0)
+          for (int ex = 0; ex < qw; ex++) {
+            int jx = mx[(size_t) ex * wo + ox];
+            if (jx >= 0) { ak += vk[jx]; at += vt[jx]; }
+          }
+        ws->k2[e_out] = ak;
+        ws->t2[e_out] = at;
+      }
     }
-  }
 }
 
 static void avg_pool_full(const sp_plan *sp, int l, sp_work *ws)
@@ -164,6 +169,7 @@ static void avg_pool_full(const sp_plan *sp, int l, sp_work *ws)
 /* Readouts reduce the state to one entry. */
 static void readout(const sp_plan *sp, int l, sp_work *ws)
 {
+  const int *part = sp->part[l];
   int code = sp->plan.ops[l].code;
   int h = G(l, NT_G_HIN), w = G(l, NT_G_WIN), c = G(l, NT_G_LAPC);
   size_t p = (size_t) h * w;
@@ -188,7 +194,7 @@ static void readout(const sp_plan *sp, int l, sp_work *ws)
     } else {
       for (int k = 0; k < sp->nb; k++) {
         if (code == NT_OP_FLATTEN && k != sp->k0) continue;
-        if (partner((int) i, w, h, sp->band[2 * k], sp->band[2 * k + 1]) < 0) continue;
+        if (part[i * sp->nb + k] < 0) continue;
         sk += ws->k[i * sp->nb + k];
         st += ws->t[i * sp->nb + k];
       }
@@ -207,8 +213,7 @@ static void input_gram(const sp_plan *sp, const double *x, const double *z, sp_w
   int nb = sp->full ? (int) p : sp->nb;
   for (size_t i = 0; i < p; i++)
     for (int k = 0; k < nb; k++) {
-      int j = sp->full ? k : partner((int) i, sp->W, sp->H, sp->band[2 * k] * sp->in_sy,
-                                     sp->band[2 * k + 1] * sp->in_sx);
+      int j = sp->full ? k : sp->part[0][i * nb + k];
       double dot = 0;
       if (j >= 0)
         for (int c = 0; c < sp->C; c++) dot += x[i * sp->C + c] * z[(size_t) j * sp->C + c];
@@ -221,6 +226,42 @@ static inline void swap_state(sp_work *ws)
 {
   double *a = ws->k; ws->k = ws->k2; ws->k2 = a;
   a = ws->t; ws->t = ws->t2; ws->t2 = a;
+}
+
+/* K <- w K + b, T <- w T + (trainable ? K : 0) on the valid entries. */
+static void affine(sp_work *ws, size_t n, const int *part, double w, double b, int trainable)
+{
+  double *k = ws->k, *t = ws->t;
+  double keep = trainable ? 1.0 : 0.0;
+  for (size_t e = 0; e < n; e++) {
+    if (part && part[e] < 0) continue;
+    double kk = w * k[e] + b;
+    k[e] = kk;
+    t[e] = w * t[e] + keep * kk;
+  }
+}
+
+/* An activation on every valid entry (i, j): x side (s, sqrt s) at i, z side
+   at the partner j (all positions j for the full state). */
+static void activate(const nt_op *op, sp_work *ws, size_t p, int nb, int full,
+                     const int *part, const double *xs, const double *zs)
+{
+  const double *xr = xs + p, *zr = zs + p, *xi = xs + 2 * p, *zi = zs + 2 * p;
+  for (size_t i = 0; i < p; i++) {
+    double *k = ws->k + i * nb, *t = ws->t + i * nb;
+    const int *pi = part ? part + i * nb : NULL;
+    for (int c = 0; c < nb; c++) {
+      int j = full ? c : pi ? pi[c] : 0;
+      if (j < 0) continue;
+      double kk, kd;
+      if (op->code == NT_OP_ABRELU)
+        nt_abrelu_dual(op->p1, op->p2, xr[i], zr[j], xi[i], zi[j], k[c], &kk, &kd);
+      else
+        nt_act_pair(op, xs[i], zs[j], xr[i], zr[j], k[c], &kk, &kd);
+      k[c] = kk;
+      t[c] *= kd;
+    }
+  }
 }
 
 /* Runs the plan on the pair (x, z).  selfx / selfz hold the images' self
@@ -238,48 +279,29 @@ static int sp_pair(const sp_plan *sp, const double *x, const double *z,
     const nt_op *op = sp->plan.ops + l;
     size_t p = (size_t) h * w;
     int nb = !spatial ? 1 : sp->full ? (int) p : sp->nb;
-    int bsy = G(l, NT_G_BSY), bsx = G(l, NT_G_BSX);
+    const int *part = spatial && !sp->full ? sp->part[l] : NULL;
     if (op->code == NT_OP_DENSE) {
-      for (size_t i = 0; i < p; i++)
-        for (int k = 0; k < nb; k++) {
-          if (spatial && !sp->full &&
-              partner((int) i, w, h, sp->band[2 * k] * bsy, sp->band[2 * k + 1] * bsx) < 0)
-            continue;
-          size_t e = i * nb + k;
-          double kk = op->p1 * ws->k[e] + op->p2;
-          ws->k[e] = kk;
-          ws->t[e] = op->p1 * ws->t[e] + (op->trainable ? kk : 0.0);
-        }
+      affine(ws, p * nb, part, op->p1, op->p2, op->trainable);
     } else if (nt_is_activation(op->code)) {
-      const double *sx = selfx, *sz = selfz;
+      size_t off = NT_SELF * sp->act_off[act];
+      const double *xs = selfx, *zs = selfz;
       if (record) {
-        double *rec = record + 2 * sp->act_off[act];
-        double top = 0;
+        double *rec = record + off, top = 0;
         for (size_t i = 0; i < p; i++) {
           double s = ws->k[i * nb + (!spatial ? 0 : sp->full ? (int) i : sp->k0)];
-          rec[2 * i] = s;
-          rec[2 * i + 1] = sqrt(s);
+          rec[i] = s;
+          rec[p + i] = sqrt(s);
+          rec[2 * p + i] = s > 0 ? 1.0 / rec[p + i] : 0.0;
           if (s > top) top = s;
         }
         if (op->code == NT_OP_TABLE &&
             (op->table == NULL || !(nt_table_reach(op->table, top) <= -op->table->lo)))
           return l + 1;
-        sx = sz = record;
+        xs = zs = record;
       }
-      sx += 2 * sp->act_off[act];
-      sz += 2 * sp->act_off[act];
-      for (size_t i = 0; i < p; i++)
-        for (int k = 0; k < nb; k++) {
-          int j = !spatial ? 0 : sp->full ? k
-                  : partner((int) i, w, h, sp->band[2 * k] * bsy, sp->band[2 * k + 1] * bsx);
-          if (j < 0) continue;
-          size_t e = i * nb + k;
-          double kk, kd;
-          nt_act_pair(op, sx[2 * i], sz[2 * (size_t) j], sx[2 * i + 1], sz[2 * (size_t) j + 1],
-                      ws->k[e], &kk, &kd);
-          ws->k[e] = kk;
-          ws->t[e] *= kd;
-        }
+      xs += off;
+      zs += off;
+      activate(op, ws, p, nb, sp->full && spatial, part, xs, zs);
       act++;
     } else if (op->code == NT_OP_CONV) {
       fill_map(ws->map_y, G(l, NT_G_HOUT), h, G(l, NT_G_QH), G(l, NT_G_SH), G(l, NT_G_PT), G(l, NT_G_CIRC));
@@ -289,18 +311,8 @@ static int sp_pair(const sp_plan *sp, const double *x, const double *z,
       h = G(l, NT_G_HOUT); w = G(l, NT_G_WOUT);
       p = (size_t) h * w;
       nb = sp->full ? (int) p : sp->nb;
-      bsy = G(l, NT_G_BSY); bsx = G(l, NT_G_BSX);
-      double scale = op->p1 / ((double) G(l, NT_G_QH) * G(l, NT_G_QW));
-      for (size_t i = 0; i < p; i++)
-        for (int k = 0; k < nb; k++) {
-          if (!sp->full &&
-              partner((int) i, w, h, sp->band[2 * k] * bsy, sp->band[2 * k + 1] * bsx) < 0)
-            continue;
-          size_t e = i * nb + k;
-          double kk = scale * ws->k[e] + op->p2;
-          ws->k[e] = kk;
-          ws->t[e] = scale * ws->t[e] + (op->trainable ? kk : 0.0);
-        }
+      affine(ws, p * nb, sp->full ? NULL : sp->part[l + 1],
+             op->p1 / ((double) G(l, NT_G_QH) * G(l, NT_G_QW)), op->p2, op->trainable);
     } else if (op->code == NT_OP_AVGPOOL) {
       avg_pool_full(sp, l, ws);
       swap_state(ws);
@@ -385,6 +397,21 @@ static void sp_read(SEXP x, SEXP ops_int, SEXP ops_dbl, SEXP geom, SEXP band, SE
   if (spatial) Rf_error("an image network must end with a readout layer");
   sp->in_sy = nops > 0 ? sp->geom[NT_G_BSY] * (sp->plan.ops[0].code == NT_OP_CONV ? sp->geom[NT_G_SH] : 1) : 1;
   sp->in_sx = nops > 0 ? sp->geom[NT_G_BSX] * (sp->plan.ops[0].code == NT_OP_CONV ? sp->geom[NT_G_SW] : 1) : 1;
+  sp->part = (int **) R_alloc(nops + 1, sizeof(int *));
+  for (int st = 0; st <= nops; st++) {
+    sp->part[st] = NULL;
+    if (sp->full) continue;
+    int hh = st == 0 ? sp->H : sp->geom[(size_t) NT_G_ROWS * (st - 1) + NT_G_HOUT];
+    int ww = st == 0 ? sp->W : sp->geom[(size_t) NT_G_ROWS * (st - 1) + NT_G_WOUT];
+    int sy = st == 0 ? sp->in_sy : sp->geom[(size_t) NT_G_ROWS * (st - 1) + NT_G_BSY];
+    int sx = st == 0 ? sp->in_sx : sp->geom[(size_t) NT_G_ROWS * (st - 1) + NT_G_BSX];
+    size_t pp = (size_t) hh * ww;
+    int *tab = (int *) R_alloc(pp * sp->nb, sizeof(int));
+    for (size_t i = 0; i < pp; i++)
+      for (int k = 0; k < sp->nb; k++)
+        tab[i * sp->nb + k] = partner((int) i, ww, hh, sp->band[2 * k] * sy, sp->band[2 * k + 1] * sx);
+    sp->part[st] = tab;
+  }
   nt_check_alloc(state, 4, 1, "the per-pair workspace");
   sp->state = (size_t) state;
   sp->self_len = (size_t) self_len;
@@ -393,8 +420,9 @@ static void sp_read(SEXP x, SEXP ops_int, SEXP ops_dbl, SEXP geom, SEXP band, SE
 static sp_work *sp_workspaces(const sp_plan *sp, int nth)
 {
   sp_work *ws = (sp_work *) R_alloc(nth, sizeof(sp_work));
-  size_t my = 1, mx = 1;
+  size_t my = 1, mx = 1, wmax = sp->W;
   for (int l = 0; l < sp->plan.nops; l++) {
+    if ((size_t) G(l, NT_G_WIN) > wmax) wmax = G(l, NT_G_WIN);
     size_t a = (size_t) G(l, NT_G_QH) * G(l, NT_G_HOUT), b = (size_t) G(l, NT_G_QW) * G(l, NT_G_WOUT);
     if (a > my) my = a;
     if (b > mx) mx = b;
@@ -405,6 +433,7 @@ static sp_work *sp_workspaces(const sp_plan *sp, int nth)
     ws[t].k2 = buf + 2 * sp->state; ws[t].t2 = buf + 3 * sp->state;
     ws[t].map_y = (int *) R_alloc(my, sizeof(int));
     ws[t].map_x = (int *) R_alloc(mx, sizeof(int));
+    ws[t].row = (double *) R_alloc(2 * wmax, sizeof(double));
   }
   return ws;
 }
@@ -438,7 +467,7 @@ static void self_passes(const sp_plan *sp, const double *x, int n, double *self,
 #endif
     double k, t;
     status[i] = sp_pair(sp, x + img * i, x + img * i, NULL, NULL,
-                        self + 2 * sp->self_len * i, w, &k, &t);
+                        self + NT_SELF * sp->self_len * i, w, &k, &t);
   }
   (void) nth;
 }
@@ -462,13 +491,13 @@ SEXP ntk_conv_kernel(SEXP x, SEXP z, SEXP ops_int, SEXP ops_dbl, SEXP geom, SEXP
     if (sp.plan.ops[l].code == NT_OP_TABLE && sp.plan.ops[l].table == NULL)
       Rf_error("activation table of layer %d is missing", l + 1);
   nt_check_alloc(n, m, want_ntk + want_nngp, "the kernel matrix");
-  nt_check_alloc((double) (n + m), 2.0 * sp.self_len, 1, "the images' self covariances");
+  nt_check_alloc((double) (n + m), (double) NT_SELF * sp.self_len, 1, "the images' self covariances");
 
   SEXP k_ntk = PROTECT(want_ntk ? Rf_allocMatrix(REALSXP, n, m) : R_NilValue);
   SEXP k_nngp = PROTECT(want_nngp ? Rf_allocMatrix(REALSXP, n, m) : R_NilValue);
   double *out_t = want_ntk ? REAL(k_ntk) : NULL, *out_k = want_nngp ? REAL(k_nngp) : NULL;
   sp_work *ws = sp_workspaces(&sp, nth);
-  size_t rec = 2 * sp.self_len, img = (size_t) sp.H * sp.W * sp.C;
+  size_t rec = NT_SELF * sp.self_len, img = (size_t) sp.H * sp.W * sp.C;
   double *selfx = (double *) R_alloc((size_t) n * rec + 1, sizeof(double));
   double *selfz = selfx;
   int *status = (int *) R_alloc(n > m ? n : m, sizeof(int));
@@ -547,7 +576,7 @@ SEXP ntk_conv_self(SEXP x, SEXP ops_int, SEXP ops_dbl, SEXP geom, SEXP band, SEX
   sp_read(x, ops_int, ops_dbl, geom, band, full, tables, &sp);
   int n;
   const double *xd = image_data(x, &n, &sp, "x");
-  size_t rec = 2 * sp.self_len;
+  size_t rec = NT_SELF * sp.self_len;
   nt_check_alloc(n, (double) rec, 1, "the images' self covariances");
   double *self = (double *) R_alloc((size_t) n * rec + 1, sizeof(double));
   for (size_t i = 0; i < (size_t) n * rec; i++) self[i] = NA_REAL;
@@ -560,7 +589,7 @@ SEXP ntk_conv_self(SEXP x, SEXP ops_int, SEXP ops_dbl, SEXP geom, SEXP band, SEX
       size_t end = a + 1 < sp.plan.nact ? sp.act_off[a + 1] : sp.self_len;
       double top = NA_REAL;
       for (size_t q = sp.act_off[a]; q < end; q++) {
-        double v = self[rec * i + 2 * q];
+        double v = self[rec * i + NT_SELF * sp.act_off[a] + (q - sp.act_off[a])];
         if (!ISNAN(v) && (ISNAN(top) || v > top)) top = v;
       }
       REAL(var)[a + (size_t) sp.plan.nact * i] = top;

@@ -29,7 +29,12 @@ static inline void fc_pair(const nt_plan *plan, double k, const double *sx,
       t = op->p1 * t + (op->trainable ? k : 0.0);
     } else {
       double kk, kd;
-      nt_act_pair(op, sx[2 * j], sz[2 * j], sx[2 * j + 1], sz[2 * j + 1], k, &kk, &kd);
+      if (op->code == NT_OP_ABRELU)
+        nt_abrelu_dual(op->p1, op->p2, sx[NT_SELF * j + 1], sz[NT_SELF * j + 1],
+                       sx[NT_SELF * j + 2], sz[NT_SELF * j + 2], k, &kk, &kd);
+      else
+        nt_act_pair(op, sx[NT_SELF * j], sz[NT_SELF * j], sx[NT_SELF * j + 1],
+                    sz[NT_SELF * j + 1], k, &kk, &kd);
       k = kk;
       t *= kd;
       j++;
@@ -117,7 +122,7 @@ SEXP ntk_fc_kernel(SEXP x, SEXP z, SEXP ops_int, SEXP ops_dbl, SEXP tables,
     F77_CALL(dgemm)("N", "T", &n, &m, &d, &alpha, REAL(x), &n, REAL(z), &m,
                     &beta, gram, &n FCONE FCONE);
 
-  size_t stride = plan.nact > 0 ? 2 * (size_t) plan.nact : 1;
+  size_t stride = plan.nact > 0 ? NT_SELF * (size_t) plan.nact : 1;
   double *s0x = (double *) R_alloc(n, sizeof(double));
   double *selfx = (double *) R_alloc(stride * n, sizeof(double));
   double *selfz = selfx;
@@ -197,14 +202,14 @@ SEXP ntk_fc_self(SEXP s0, SEXP ops_int, SEXP ops_dbl, SEXP tables)
   for (int l = 0; l < plan.nops; l++)
     if (plan.ops[l].code >= NT_OP_CONV)
       Rf_error("layer %d is spatial; matrix inputs take dense layers and activations", l + 1);
-  size_t stride = plan.nact > 0 ? 2 * (size_t) plan.nact : 1;
+  size_t stride = plan.nact > 0 ? NT_SELF * (size_t) plan.nact : 1;
   double *self = (double *) R_alloc(stride, sizeof(double));
   SEXP var = PROTECT(Rf_allocMatrix(REALSXP, plan.nact, (int) n));
   SEXP status = PROTECT(Rf_allocVector(INTSXP, n));
   for (R_xlen_t i = 0; i < n; i++) {
     for (size_t j = 0; j < stride; j++) self[j] = NA_REAL;
     INTEGER(status)[i] = nt_plan_self(&plan, REAL(s0)[i], self);
-    for (int j = 0; j < plan.nact; j++) REAL(var)[j + (size_t) plan.nact * i] = self[2 * j];
+    for (int j = 0; j < plan.nact; j++) REAL(var)[j + (size_t) plan.nact * i] = self[NT_SELF * j];
   }
   SEXP res = PROTECT(Rf_allocVector(VECSXP, 2));
   SET_VECTOR_ELT(res, 0, var);

@@ -10,6 +10,7 @@
 #include <R_ext/Utils.h>
 #include <math.h>
 #include <stddef.h>
+#include <float.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -56,6 +57,47 @@ typedef struct {
   const nt_table *table;  /* NT_OP_TABLE only */
 } nt_op;
 
+static inline double nt_snap_rho(double rho)
+{
+  if (rho >= 1.0 - 4.0 * DBL_EPSILON) return 1.0;
+  if (rho <= -1.0 + 4.0 * DBL_EPSILON) return -1.0;
+  return rho;
+}
+
+/* Correlation of a pair, clipped to [-1, 1]; 0 for a zero-variance input
+   (its covariances are then 0 too, so any value gives the correct limit).
+   Correlations within 4 ulps of +-1 are rounding noise of the Gram matrix
+   (parallel inputs): they are snapped, so parallel pairs are exact. */
+static inline double nt_pair_rho(double r1, double r2, double c)
+{
+  double p = r1 * r2;
+  if (!(p > 0)) return 0.0;
+  return nt_snap_rho(c / p);
+}
+
+/* ABReLU, phi(u) = a min(u, 0) + b max(u, 0) (KERNELS.md section 2); inline
+   because the fully connected and convolutional loops call it per entry.
+   ir1, ir2 are 1 / sqrt(s) (0 for a zero variance): no division per pair. */
+static inline void nt_abrelu_dual(double a, double b, double r1, double r2, double ir1,
+                                  double ir2, double c, double *k, double *kdot)
+{
+  const double pi = 3.14159265358979323846, two_pi = 6.28318530717958647692;
+  double rho = nt_snap_rho(c * (ir1 * ir2));
+  double theta = acos(rho);
+  double sin_t = sqrt((1.0 - rho) * (1.0 + rho));
+  double p = r1 * r2;
+  double j_even = sin_t + (pi - theta) * rho;   /* the ReLU part */
+  if (a == 0.0 && b == 1.0) {
+    *k = p * j_even / two_pi;
+    *kdot = (pi - theta) / two_pi;
+    return;
+  }
+  double j_odd = sin_t - theta * rho;
+  double sq = a * a + b * b;
+  *k = p * (sq * j_even - 2.0 * a * b * j_odd) / two_pi;
+  *kdot = (sq * (pi - theta) + 2.0 * a * b * theta) / two_pi;
+}
+
 /* activations.c: E[phi(u) phi(v)] and E[phi'(u) phi'(v)] for
    (u, v) ~ N(0, [[s1, c], [c, s2]]); r1 = sqrt(s1), r2 = sqrt(s2). */
 void nt_act_pair(const nt_op *op, double s1, double s2, double r1, double r2,
@@ -71,8 +113,10 @@ typedef struct {
 void nt_plan_read(SEXP ops_int, SEXP ops_dbl, SEXP tables, nt_plan *plan);
 int nt_is_activation(int code);
 /* Self variances of one input through the plan: for activation j,
-   self[2j] = pre-activation variance, self[2j + 1] = its square root.
+   self[3j] = pre-activation variance, self[3j + 1] = its square root,
+   self[3j + 2] = the inverse square root, 0 for a zero variance.
    Returns 0, or 1 + the index of the first table op read out of range. */
+#define NT_SELF 3   /* per activation: s, sqrt(s), 1 / sqrt(s) (0 when s = 0) */
 int nt_plan_self(const nt_plan *plan, double s0, double *self);
 
 /* checks.c: argument checks for the .Call entry points. */

@@ -99,8 +99,9 @@ int nt_plan_self(const nt_plan *plan, double s0, double *self)
       continue;
     }
     double r = sqrt(s), k, kdot;
-    self[2 * j] = s;
-    self[2 * j + 1] = r;
+    self[NT_SELF * j] = s;
+    self[NT_SELF * j + 1] = r;
+    self[NT_SELF * j + 2] = r > 0 ? 1.0 / r : 0.0;
     if (op->code == NT_OP_TABLE &&
         (op->table == NULL || !(nt_table_reach(op->table, s) <= -op->table->lo)))
       return l + 1;
