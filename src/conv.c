@@ -57,18 +57,111 @@ static inline int partner(int i, int w, int h, int dy, int dx)
   return (y >= 0 && y < h && x >= 0 && x < w) ? y * w + x : -1;
 }
 
-static void conv_full(const sp_plan *sp, int l, sp_work *ws)
+/* ABReLU on n entries whose z side runs along zr / zi and whose x side
+   steps by xstep (0: one x position for a row of the full state; 1: the
+   spatial diagonal of a Flatten-only band). */
+static void abrelu_run(double a, double b, const double *xr, const double *xi, size_t xstep,
+                       const double *zr, const double *zi, double *k, double *t, size_t n)
+{
+  for (size_t j = 0; j < n; j++) {
+    double kk, kd;
+    nt_abrelu_dual(a, b, xr[j * xstep], zr[j], xi[j * xstep], zi[j], k[j], &kk, &kd);
+    k[j] = kk;
+    t[j] *= kd;
+  }
+}
+
+/* The activation on one row of the full state: x position i against all z
+   positions (planes s, sqrt s, 1 / sqrt s of p values each). */
+static void activate_row(const nt_op *op, const double *xs, size_t i, const double *zs,
+                         size_t p, double *k, double *t)
+{
+  if (op->code == NT_OP_ABRELU) {
+    abrelu_run(op->p1, op->p2, xs + p + i, xs + 2 * p + i, 0, zs + p, zs + 2 * p, k, t, p);
+    return;
+  }
+  for (size_t j = 0; j < p; j++) {
+    double kk, kd;
+    nt_act_pair(op, xs[i], zs[j], xs[p + i], zs[p + j], k[j], &kk, &kd);
+    k[j] = kk;
+    t[j] *= kd;
+  }
+}
+
+/* All-pairs convolution with stride 1 and zero padding, done separably:
+   U sums the filter's columns (into k2, t2), then O sums its rows (back into
+   k, t) -- 2q instead of q^2 additions per entry, all on contiguous runs.
+   The affine map and, when given, the next activation finish each row. */
+static void conv_full_separable(const sp_plan *sp, int l, sp_work *ws, double scale,
+                                double bias, double keep, const nt_op *act,
+                                const double *xs, const double *zs)
+{
+  int hi = G(l, NT_G_HIN), wi = G(l, NT_G_WIN), ho = G(l, NT_G_HOUT), wo = G(l, NT_G_WOUT);
+  int qh = G(l, NT_G_QH), qw = G(l, NT_G_QW), pt = G(l, NT_G_PT), pl = G(l, NT_G_PL);
+  size_t pi = (size_t) hi * wi, pu = (size_t) hi * wo, po = (size_t) ho * wo;
+  const int *my = ws->map_y, *mx = ws->map_x;
+  for (int y = 0; y < hi; y++)
+    for (int ox = 0; ox < wo; ox++) {
+      double *uk = ws->k2 + ((size_t) y * wo + ox) * pu, *ut = ws->t2 + ((size_t) y * wo + ox) * pu;
+      memset(uk, 0, pu * sizeof(double));
+      memset(ut, 0, pu * sizeof(double));
+      for (int ex = 0; ex < qw; ex++) {
+        int jx = mx[(size_t) ex * wo + ox];
+        if (jx < 0) continue;
+        const double *sk = ws->k + ((size_t) y * wi + jx) * pi, *st = ws->t + ((size_t) y * wi + jx) * pi;
+        int shift = ex - pl;
+        int first = shift < 0 ? -shift : 0, last = wi - shift < wo ? wi - shift : wo;
+        for (int y2 = 0; y2 < hi; y2++) {
+          const double *rk = sk + (size_t) y2 * wi + shift, *rt = st + (size_t) y2 * wi + shift;
+          double *dk = uk + (size_t) y2 * wo, *dt = ut + (size_t) y2 * wo;
+          for (int ox2 = first; ox2 < last; ox2++) { dk[ox2] += rk[ox2]; dt[ox2] += rt[ox2]; }
+        }
+      }
+    }
+  for (int oy = 0; oy < ho; oy++)
+    for (int ox = 0; ox < wo; ox++) {
+      size_t o = (size_t) oy * wo + ox;
+      double *dk = ws->k + o * po, *dt = ws->t + o * po;
+      memset(dk, 0, po * sizeof(double));
+      memset(dt, 0, po * sizeof(double));
+      for (int ey = 0; ey < qh; ey++) {
+        int jy = my[(size_t) ey * ho + oy];
+        if (jy < 0) continue;
+        const double *uk = ws->k2 + ((size_t) jy * wo + ox) * pu, *ut = ws->t2 + ((size_t) jy * wo + ox) * pu;
+        int shift = ey - pt;
+        int first = shift < 0 ? -shift : 0, last = hi - shift < ho ? hi - shift : ho;
+        if (first >= last) continue;
+        /* output rows oy2 in [first, last) read U rows oy2 + shift */
+        const double *rk = uk + (size_t) (first + shift) * wo, *rt = ut + (size_t) (first + shift) * wo;
+        double *ok = dk + (size_t) first * wo, *ot = dt + (size_t) first * wo;
+        size_t len = (size_t) (last - first) * wo;
+        for (size_t j = 0; j < len; j++) { ok[j] += rk[j]; ot[j] += rt[j]; }
+      }
+      for (size_t j = 0; j < po; j++) {
+        double kk = scale * dk[j] + bias;
+        dk[j] = kk;
+        dt[j] = scale * dt[j] + keep * kk;
+      }
+      if (act) activate_row(act, xs, o, zs, po, dk, dt);
+    }
+}
+
+/* All-pairs convolution, row by row of the output (each row accumulates from
+   the filter's shifted input rows while it sits in cache), with the layer's
+   affine map applied to the finished row. */
+static void conv_full(const sp_plan *sp, int l, sp_work *ws, double scale, double bias,
+                      double keep, const nt_op *act, const double *xs, const double *zs)
 {
   int hi = G(l, NT_G_HIN), wi = G(l, NT_G_WIN), ho = G(l, NT_G_HOUT), wo = G(l, NT_G_WOUT);
   int qh = G(l, NT_G_QH), qw = G(l, NT_G_QW), sw = G(l, NT_G_SW);
   size_t pi = (size_t) hi * wi, po = (size_t) ho * wo;
   int contiguous = sw == 1 && !G(l, NT_G_CIRC);
   const int *my = ws->map_y, *mx = ws->map_x;
-  memset(ws->k2, 0, po * po * sizeof(double));
-  memset(ws->t2, 0, po * po * sizeof(double));
   for (size_t o = 0; o < po; o++) {
     int oy = (int) (o / wo), ox = (int) (o % wo);
     double *dk = ws->k2 + o * po, *dt = ws->t2 + o * po;
+    memset(dk, 0, po * sizeof(double));
+    memset(dt, 0, po * sizeof(double));
     for (int ey = 0; ey < qh; ey++) {
       int jy = my[(size_t) ey * ho + oy];
       if (jy < 0) continue;
@@ -99,13 +192,21 @@ static void conv_full(const sp_plan *sp, int l, sp_work *ws)
         }
       }
     }
+    for (size_t j = 0; j < po; j++) {
+      double kk = scale * dk[j] + bias;
+      dk[j] = kk;
+      dt[j] = scale * dt[j] + keep * kk;
+    }
+    if (act) activate_row(act, xs, o, zs, po, dk, dt);   /* fused next layer */
   }
 }
 
-/* Band convolution.  Entries whose partner lies outside the image are kept
-   at exactly 0, so each band plane k is a plain 2-d stencil over positions:
-   filter rows are summed first (v), then filter columns. */
-static void conv_band(const sp_plan *sp, int l, sp_work *ws)
+/* Band convolution, with the layer's affine map fused into the output.
+   Entries whose partner lies outside the image are kept at exactly 0, so
+   each band plane k is a plain 2-d stencil over positions: filter rows are
+   summed first (v), then filter columns. */
+static void conv_band(const sp_plan *sp, int l, sp_work *ws, double scale, double bias,
+                      double keep)
 {
   int wi = G(l, NT_G_WIN), ho = G(l, NT_G_HOUT), wo = G(l, NT_G_WOUT);
   int qh = G(l, NT_G_QH), qw = G(l, NT_G_QW);
@@ -119,19 +220,26 @@ static void conv_band(const sp_plan *sp, int l, sp_work *ws)
         int jy = my[(size_t) ey * ho + oy];
         if (jy < 0) continue;
         const double *rk = ws->k + (size_t) jy * wi * nb + k, *rt = ws->t + (size_t) jy * wi * nb + k;
-        for (int jx = 0; jx < wi; jx++) {
-          vk[jx] += rk[(size_t) jx * nb];
-          vt[jx] += rt[(size_t) jx * nb];
+        if (nb == 1) {
+          for (int jx = 0; jx < wi; jx++) { vk[jx] += rk[jx]; vt[jx] += rt[jx]; }
+        } else {
+          for (int jx = 0; jx < wi; jx++) {
+            vk[jx] += rk[(size_t) jx * nb];
+            vt[jx] += rt[(size_t) jx * nb];
+          }
         }
       }
       for (int ox = 0; ox < wo; ox++) {
         size_t e_out = ((size_t) oy * wo + ox) * nb + k;
         double ak = 0, at = 0;
-        if (part[e_out] >= 0)
+        if (part[e_out] >= 0) {
           for (int ex = 0; ex < qw; ex++) {
             int jx = mx[(size_t) ex * wo + ox];
             if (jx >= 0) { ak += vk[jx]; at += vt[jx]; }
           }
+          ak = scale * ak + bias;
+          at = scale * at + keep * ak;
+        }
         ws->k2[e_out] = ak;
         ws->t2[e_out] = at;
       }
@@ -247,11 +355,20 @@ static void activate(const nt_op *op, sp_work *ws, size_t p, int nb, int full,
                      const int *part, const double *xs, const double *zs)
 {
   const double *xr = xs + p, *zr = zs + p, *xi = xs + 2 * p, *zi = zs + 2 * p;
+  if (full) {
+    for (size_t i = 0; i < p; i++) activate_row(op, xs, i, zs, p, ws->k + i * p, ws->t + i * p);
+    return;
+  }
+  if (op->code == NT_OP_ABRELU && nb == 1) {
+    /* the band is the offset (0, 0): every partner is the position itself */
+    abrelu_run(op->p1, op->p2, xr, xi, 1, zr, zi, ws->k, ws->t, p);
+    return;
+  }
   for (size_t i = 0; i < p; i++) {
     double *k = ws->k + i * nb, *t = ws->t + i * nb;
     const int *pi = part ? part + i * nb : NULL;
     for (int c = 0; c < nb; c++) {
-      int j = full ? c : pi ? pi[c] : 0;
+      int j = pi ? pi[c] : 0;
       if (j < 0) continue;
       double kk, kd;
       if (op->code == NT_OP_ABRELU)
@@ -306,13 +423,26 @@ static int sp_pair(const sp_plan *sp, const double *x, const double *z,
     } else if (op->code == NT_OP_CONV) {
       fill_map(ws->map_y, G(l, NT_G_HOUT), h, G(l, NT_G_QH), G(l, NT_G_SH), G(l, NT_G_PT), G(l, NT_G_CIRC));
       fill_map(ws->map_x, G(l, NT_G_WOUT), w, G(l, NT_G_QW), G(l, NT_G_SW), G(l, NT_G_PL), G(l, NT_G_CIRC));
-      if (sp->full) conv_full(sp, l, ws); else conv_band(sp, l, ws);
-      swap_state(ws);
+      double scale = op->p1 / ((double) G(l, NT_G_QH) * G(l, NT_G_QW));
+      double keep = op->trainable ? 1.0 : 0.0;
+      /* Outside the self pass the next activation's variances are known, so
+         it runs on each output row while the row is in cache. */
+      const nt_op *next = l + 1 < sp->plan.nops ? op + 1 : NULL;
+      int fuse = sp->full && !record && next && nt_is_activation(next->code);
+      const double *fx = NULL, *fz = NULL;
+      if (fuse) {
+        fx = selfx + NT_SELF * sp->act_off[act];
+        fz = selfz + NT_SELF * sp->act_off[act];
+      }
+      if (sp->full && G(l, NT_G_SH) == 1 && G(l, NT_G_SW) == 1 && !G(l, NT_G_CIRC)) {
+        conv_full_separable(sp, l, ws, scale, op->p2, keep, fuse ? next : NULL, fx, fz);
+      } else {
+        if (sp->full) conv_full(sp, l, ws, scale, op->p2, keep, fuse ? next : NULL, fx, fz);
+        else conv_band(sp, l, ws, scale, op->p2, keep);
+        swap_state(ws);
+      }
+      if (fuse) { act++; l++; }
       h = G(l, NT_G_HOUT); w = G(l, NT_G_WOUT);
-      p = (size_t) h * w;
-      nb = sp->full ? (int) p : sp->nb;
-      affine(ws, p * nb, sp->full ? NULL : sp->part[l + 1],
-             op->p1 / ((double) G(l, NT_G_QH) * G(l, NT_G_QW)), op->p2, op->trainable);
     } else if (op->code == NT_OP_AVGPOOL) {
       avg_pool_full(sp, l, ws);
       swap_state(ws);

@@ -81,21 +81,21 @@ static inline double nt_pair_rho(double r1, double r2, double c)
 static inline void nt_abrelu_dual(double a, double b, double r1, double r2, double ir1,
                                   double ir2, double c, double *k, double *kdot)
 {
-  const double pi = 3.14159265358979323846, two_pi = 6.28318530717958647692;
+  const double pi = 3.14159265358979323846, inv_2pi = 0.15915494309189533577;
   double rho = nt_snap_rho(c * (ir1 * ir2));
   double theta = acos(rho);
   double sin_t = sqrt((1.0 - rho) * (1.0 + rho));
   double p = r1 * r2;
   double j_even = sin_t + (pi - theta) * rho;   /* the ReLU part */
   if (a == 0.0 && b == 1.0) {
-    *k = p * j_even / two_pi;
-    *kdot = (pi - theta) / two_pi;
+    *k = p * j_even * inv_2pi;
+    *kdot = (pi - theta) * inv_2pi;
     return;
   }
   double j_odd = sin_t - theta * rho;
   double sq = a * a + b * b;
-  *k = p * (sq * j_even - 2.0 * a * b * j_odd) / two_pi;
-  *kdot = (sq * (pi - theta) + 2.0 * a * b * theta) / two_pi;
+  *k = p * (sq * j_even - 2.0 * a * b * j_odd) * inv_2pi;
+  *kdot = (sq * (pi - theta) + 2.0 * a * b * theta) * inv_2pi;
 }
 
 /* activations.c: E[phi(u) phi(v)] and E[phi'(u) phi'(v)] for

@@ -72,7 +72,9 @@ test_that("both engines agree with a plain transcription of the recursion", {
               nt_conv(3, 2, padding = "circular", trainable = FALSE), nt_abs(), nt_flatten(),
               nt_dense(2)),
     nt_serial(nt_conv(3, 1), nt_relu(), nt_avg_pool(2), nt_conv(2, 2), nt_leaky_relu(0.1),
-              nt_flatten(), nt_dense(2, 0.3)))
+              nt_flatten(), nt_dense(2, 0.3)),
+    nt_serial(nt_conv(c(2, 3), 1, 0.1, "valid"), nt_relu(), nt_conv(c(3, 2), 2), nt_erf(),
+              nt_conv(c(3, 2), 2, padding = "valid"), nt_relu(), nt_global_avg_pool(), nt_dense(2)))
   for (net in nets) {
     got <- nt_kernel(net, x, z, what = c("ntk", "nngp"))
     want <- ref_cnn_kernel(net, x, z)
