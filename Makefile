@@ -6,6 +6,8 @@ VERSION := $(shell sed -n 's/^Version: //p' DESCRIPTION)
 TARBALL := $(PKG)_$(VERSION).tar.gz
 # Offline-safe check settings: no CRAN incoming look-ups, no time server.
 CHECK_ENV := _R_CHECK_CRAN_INCOMING_REMOTE_=false _R_CHECK_SYSTEM_CLOCK_=false
+# A fixed time zone: some Suggests (caret's dependencies) ask timedatectl otherwise.
+export TZ ?= UTC
 
 .PHONY: deps install demo test document clean
 

@@ -260,7 +260,7 @@ summary.nt_fit <- function(object, ...) {
   ev <- if (object$flow$kind == "eigen") object$flow$values
         else eigen(object$k_train[[object$kernel]], symmetric = TRUE, only.values = TRUE)$values
   structure(list(fit = object, eigen_range = range(ev),
-                 residuals = residuals(object)), class = "summary.nt_fit")
+                 residuals = stats::residuals(object)), class = "summary.nt_fit")
 }
 
 #' @export

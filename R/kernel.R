@@ -37,8 +37,9 @@
 #' @param threads Number of OpenMP threads.
 #' @param progress Show a progress bar for long computations.
 #' @param flip For images: average over horizontal flips (see Details).
-#' @return For one kernel a kernlab [kernlab::kernelMatrix] (`n x m`); for
-#'   both a list with elements `ntk` and `nngp`.
+#' @return For one kernel an `n x m` [ntKernelMatrix][ntKernelMatrix-class]
+#'   (a kernlab `kernelMatrix` whose `ksvm()` method defaults to
+#'   `shrinking = FALSE`); for both a list with elements `ntk` and `nngp`.
 #' @examples
 #' x <- as.matrix(iris[1:5, 1:4])
 #' nt_kernel(nt_fc(depth = 2), x)
@@ -79,7 +80,7 @@ nt_kernel <- function(net, x, z = NULL, what = "ntk", threads = nt_threads(),
   }
   res <- lapply(res[what], function(k) {
     if (!all(vapply(labels, is.null, logical(1)))) dimnames(k) <- labels
-    as.kernelMatrix(k)
+    as_nt_kernel_matrix(k)
   })
   if (length(what) == 1L) res[[1L]] else res[c("ntk", "nngp")[wanted]]
 }

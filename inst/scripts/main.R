@@ -28,14 +28,14 @@ print(round(k$nngp[1:4, 1:4], 4))
 
 accuracy <- function(pred) mean(pred == y[test])
 
-# A precomputed kernel: kernlab's SMO solver needs shrinking = FALSE here, and
-# predictions need the test-by-support-vector columns only.
+# A precomputed kernel: nt_kernel's matrices make ksvm default to
+# shrinking = FALSE (kernlab's shrinking gives wrong solutions for precomputed
+# kernels), and nt_predict_ksvm() keeps the support vectors' columns of the
+# test kernel (kernlab silently mispredicts given all training columns).
 fit_kernel_svm <- function(kernel_name, C) {
-  k_train <- as.kernelMatrix(k[[kernel_name]])
-  model <- ksvm(k_train, y[train], kernel = "matrix", C = C, shrinking = FALSE)
-  k_test <- nt_kernel(net, x[test, ], x[train, ][SVindex(model), , drop = FALSE],
-                      what = kernel_name, progress = FALSE)
-  accuracy(predict(model, as.kernelMatrix(k_test)))
+  model <- ksvm(k[[kernel_name]], y[train], kernel = "matrix", C = C)
+  k_test <- nt_kernel(net, x[test, ], x[train, ], what = kernel_name, progress = FALSE)
+  accuracy(nt_predict_ksvm(model, k_test))
 }
 
 rbf <- ksvm(x[train, ], y[train], kernel = "rbfdot", C = 1)

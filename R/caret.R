@@ -1,0 +1,191 @@
+# caret custom models: an SVM on the NTK, and gradient-flow kernel regression.
+
+#' caret models with neural tangent kernels
+#'
+#' Lists in caret's custom-model format, for
+#' `caret::train(x, y, method = nt_caret_svm())`.
+#'
+#' `nt_caret_svm()`: kernlab's `ksvm()` on the NTK of `nt_fc(depth, fixed)`
+#' (classification and regression, class probabilities through
+#' `prob.model`), always with `shrinking = FALSE` (see [ntkdot()]). It tunes
+#' `depth`, `fixed` and `C`. The default grid follows Arora et al. (2020):
+#' for `tuneLength >= 7`, depth 1 to 5, every `fixed` from 0 to depth, and
+#' `C` in `10^(-2:4)`; shorter lengths keep `depth` in `1:tuneLength`,
+#' `fixed` in `{0, depth}` and `tuneLength` values of `C` from 0.1 to 1000.
+#'
+#' `nt_caret_krr()`: kernel regression by gradient flow ([nt_fit()], `t = Inf`)
+#' on the NTK, for regression and classification (centred one-hot targets),
+#' tuning `depth`, `fixed` and the ridge `diag_reg`. Its `loop` element fits
+#' each (`depth`, `fixed`) once and predicts every `diag_reg` from the same
+#' kernels and one eigendecomposition.
+#'
+#' Kernels are not recomputed across candidates that share the training data
+#' and (`depth`, `fixed`): the models keep the last few training kernels.
+#' caret's `loop` cannot share one SVM fit across `C` values (each `C` is a
+#' new optimisation), so for the SVM this cache is what saves the work.
+#'
+#' @param activation,w_var,b_var Passed to [nt_fc()].
+#' @return A list for caret's `method` argument.
+#' @examples
+#' \donttest{
+#' if (requireNamespace("caret", quietly = TRUE)) {
+#'   fit <- caret::train(Species ~ ., data = iris, method = nt_caret_svm(),
+#'                       tuneLength = 2, preProcess = c("center", "scale"),
+#'                       trControl = caret::trainControl(method = "cv", number = 3))
+#'   fit$bestTune
+#' }
+#' }
+#' @name caret_models
+NULL
+
+#' @rdname caret_models
+#' @export
+nt_caret_svm <- function(activation = "relu", w_var = 2, b_var = 0) {
+  make_net <- function(param) nt_fc(param$depth, activation, w_var, b_var, param$fixed)
+  list(
+    label = "SVM with the neural tangent kernel (ntk)",
+    library = c("ntk", "kernlab"),
+    type = c("Classification", "Regression"),
+    parameters = data.frame(parameter = c("depth", "fixed", "C"),
+                            class = rep("numeric", 3),
+                            label = c("Hidden layers", "Frozen layers", "Cost")),
+    grid = function(x, y, len = NULL, search = "grid") {
+      caret_grid(len, search, function(len) {
+        if (len >= 7) 10^(-2:4) else 10^seq(-1, 3, length.out = max(len, 2))
+      }, "C")
+    },
+    loop = NULL,
+    fit = function(x, y, wts, param, lev, last, weights, classProbs, ...) {
+      x <- as_input_matrix(x, "x")
+      net <- make_net(param)
+      k <- cached_kernel(net, x)
+      classification <- is.factor(y)
+      model <- kernlab::ksvm(kernlab::as.kernelMatrix(k), y, kernel = "matrix",
+                             type = if (classification) "C-svc" else "eps-svr",
+                             C = param$C, shrinking = FALSE,
+                             prob.model = classification && isTRUE(classProbs), ...)
+      list(model = model, x = x, net = net, lev = lev)
+    },
+    predict = function(modelFit, newdata, submodels = NULL) {
+      k_test <- nt_kernel(modelFit$net, as_input_matrix(newdata, "newdata"), modelFit$x,
+                          progress = FALSE)
+      pred <- nt_predict_ksvm(modelFit$model, k_test)
+      if (is.matrix(pred)) pred <- pred[, 1]
+      if (is.factor(pred)) as.character(pred) else pred
+    },
+    prob = function(modelFit, newdata, submodels = NULL) {
+      k_test <- nt_kernel(modelFit$net, as_input_matrix(newdata, "newdata"), modelFit$x,
+                          progress = FALSE)
+      as.data.frame(nt_predict_ksvm(modelFit$model, k_test, type = "probabilities"))
+    },
+    sort = function(x) x[order(x$depth, x$fixed, x$C), , drop = FALSE],
+    levels = function(x) x$lev
+  )
+}
+
+#' @rdname caret_models
+#' @export
+nt_caret_krr <- function(activation = "relu", w_var = 2, b_var = 0) {
+  make_net <- function(param) nt_fc(param$depth, activation, w_var, b_var, param$fixed)
+  list(
+    label = "Gradient-flow kernel regression with the neural tangent kernel (ntk)",
+    library = "ntk",
+    type = c("Classification", "Regression"),
+    parameters = data.frame(parameter = c("depth", "fixed", "diag_reg"),
+                            class = rep("numeric", 3),
+                            label = c("Hidden layers", "Frozen layers", "Ridge")),
+    grid = function(x, y, len = NULL, search = "grid") {
+      caret_grid(len, search, function(len) {
+        if (len >= 7) 10^(-6:0) else 10^seq(-4, 0, length.out = max(len, 2))
+      }, "diag_reg")
+    },
+    # One fit per (depth, fixed): the other ridges are submodels.
+    loop = function(grid) {
+      keys <- unique(grid[, c("depth", "fixed")])
+      loop <- keys
+      loop$diag_reg <- NA_real_
+      submodels <- vector("list", nrow(keys))
+      for (i in seq_len(nrow(keys))) {
+        ridges <- sort(grid$diag_reg[grid$depth == keys$depth[i] & grid$fixed == keys$fixed[i]])
+        loop$diag_reg[i] <- ridges[1]
+        submodels[[i]] <- data.frame(diag_reg = ridges[-1])
+      }
+      list(loop = loop, submodels = submodels)
+    },
+    fit = function(x, y, wts, param, lev, last, weights, classProbs, ...) {
+      x <- as_input_matrix(x, "x")
+      net <- make_net(param)
+      k <- cached_kernel(net, x)
+      targets <- encode_response(y, nrow(x))
+      eig <- eigen(k, symmetric = TRUE)
+      list(x = x, net = net, eig = eig, targets = targets, diag_reg = param$diag_reg, lev = lev)
+    },
+    predict = function(modelFit, newdata, submodels = NULL) {
+      scores <- krr_scores(modelFit, newdata, submodels)
+      out <- lapply(scores, function(s) {
+        if (is.null(modelFit$targets$levels)) s[, 1]
+        else modelFit$targets$levels[max.col(s, ties.method = "first")]
+      })
+      if (is.null(submodels)) out[[1]] else out
+    },
+    prob = function(modelFit, newdata, submodels = NULL) {
+      scores <- krr_scores(modelFit, newdata, submodels)
+      out <- lapply(scores, function(s) {
+        k <- ncol(s)
+        p <- pmax(s + 1 / k, 0)
+        p <- p / pmax(rowSums(p), .Machine$double.xmin)
+        p[!is.finite(p) | rowSums(p) == 0] <- 1 / k
+        as.data.frame(p, col.names = modelFit$targets$levels)
+      })
+      if (is.null(submodels)) out[[1]] else out
+    },
+    sort = function(x) x[order(x$depth, x$fixed, -x$diag_reg), , drop = FALSE],
+    levels = function(x) x$lev
+  )
+}
+
+# Kernel-regression scores for the fit's ridge and each submodel's, from one
+# test kernel and the training kernel's eigendecomposition.
+krr_scores <- function(fit, newdata, submodels) {
+  k_test <- nt_kernel(fit$net, as_input_matrix(newdata, "newdata"), fit$x, progress = FALSE)@.Data
+  ridges <- c(fit$diag_reg, if (!is.null(submodels)) submodels$diag_reg)
+  v <- fit$eig$vectors
+  proj <- crossprod(v, fit$targets$targets)
+  kv <- k_test %*% v
+  lapply(ridges, function(r) {
+    s <- kv %*% (proj / pmax(fit$eig$values + r, .Machine$double.eps * max(fit$eig$values)))
+    colnames(s) <- colnames(fit$targets$targets)
+    s
+  })
+}
+
+caret_grid <- function(len, search, third_values, third_name) {
+  len <- if (is.null(len)) 3L else max(1L, as.integer(len))
+  full <- do.call(rbind, lapply(1:5, function(d)
+    expand.grid(depth = d, fixed = 0:d, third = third_values(7L))))
+  if (search == "random") {
+    grid <- full[sample(nrow(full), min(len, nrow(full))), , drop = FALSE]
+  } else if (len >= 7) {
+    grid <- full
+  } else {
+    grid <- do.call(rbind, lapply(seq_len(min(len, 5L)), function(d)
+      expand.grid(depth = d, fixed = unique(c(0L, d)), third = third_values(len))))
+  }
+  names(grid)[3] <- third_name
+  rownames(grid) <- NULL
+  grid
+}
+
+# The last few training kernels, keyed by network and input data, so that
+# candidates differing only in C or the ridge (and repeated fits on the same
+# fold) reuse them.
+.kernel_cache <- new.env(parent = emptyenv())
+
+cached_kernel <- function(net, x) {
+  entries <- .kernel_cache$entries %||% list()
+  for (e in entries)
+    if (identical(e$net, net) && identical(e$x, x)) return(e$k)
+  k <- nt_kernel(net, x, progress = FALSE)@.Data
+  .kernel_cache$entries <- c(list(list(net = net, x = x, k = k)), utils::head(entries, 3L))
+  k
+}

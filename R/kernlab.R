@@ -1,0 +1,224 @@
+# kernlab integration: kernel objects, fast kernelMatrix/kernelMult methods,
+# a kernelMatrix class whose ksvm method avoids the shrinking bug, and a safe
+# prediction helper for precomputed kernels.
+
+#' @importClassesFrom kernlab kernel kernelMatrix
+#' @importFrom kernlab kernelMatrix kernelMult kernelPol kernelFast ksvm
+NULL
+
+#' NTK and NNGP kernels for kernlab
+#'
+#' `ntkdot()` and `nngpdot()` return kernel objects (classes `ntkkernel` and
+#' `nngpkernel`, extending kernlab's `kernel`) for the network `net`, or for
+#' `nt_fc(...)` when `net` is `NULL`. They work as the `kernel` argument of
+#' [kernlab::ksvm()], [kernlab::gausspr()], [kernlab::kpca()],
+#' [kernlab::kkmeans()], [kernlab::rvm()] and [kernlab::kqr()]: their
+#' `kernelMatrix()`, `kernelMult()`, `kernelPol()` and `kernelFast()` methods
+#' compute the whole matrix with one call of the C code, never kernlab's
+#' per-pair R loop. Called on two vectors, the object returns their kernel
+#' value. Each kernel object keeps the rows it has seen (up to 4000) with
+#' their kernel matrix, because ksvm's one-against-one training and its
+#' fitted values ask for overlapping subsets of the same data; create a new
+#' object to drop that memory.
+#'
+#' @section kernlab's traps:
+#' - **ksvm shrinking.** kernlab's SMO solver returns wrong solutions for
+#'   precomputed and user-defined kernels with `shrinking = TRUE`, its
+#'   default (a positive dual objective and training errors on separable
+#'   data). Call `ksvm(x, y, kernel = ntkdot(), shrinking = FALSE)`. Matrices
+#'   from [nt_kernel()] have a `ksvm()` method that already defaults to
+#'   `shrinking = FALSE`.
+#' - **ksvm scaling.** `ksvm()`'s default `scaled = TRUE` standardises the
+#'   columns of `x` (and later of `newdata`, with the training statistics)
+#'   before the kernel sees them. The NTK is not shift-invariant, so this is
+#'   a different model from the NTK of the raw columns; on tabular data it is
+#'   usually the better one (Arora et al. 2020 used standardised features),
+#'   so we recommend keeping it, or standardising yourself and passing
+#'   `scaled = FALSE`.
+#' - `kqr()` and `specc()` need `kpar = list()` with a kernel object;
+#'   `lssvm()` needs `reduced = FALSE`; `kkmeans()` with
+#'   `alg = "kerninghan"` or `"normcut"` accepts only RBF kernels.
+#' - **Precomputed test kernels.** `predict()` of a `ksvm` trained on a
+#'   kernelMatrix needs the test-by-support-vector columns only; given the
+#'   full test-by-training matrix it silently returns wrong predictions. Use
+#'   [nt_predict_ksvm()].
+#'
+#' @param net A network, or `NULL` to build `nt_fc(...)`.
+#' @param ... Arguments of [nt_fc()] when `net` is `NULL`.
+#' @return A kernel object.
+#' @examples
+#' library(kernlab)
+#' model <- ksvm(Species ~ ., data = iris, kernel = ntkdot(depth = 2), C = 10,
+#'               shrinking = FALSE)
+#' mean(predict(model, iris) == iris$Species)
+#' ntkdot(depth = 2)(c(1, 0), c(0, 1))
+#' @name ntkdot
+NULL
+
+setClass("ntkkernel", contains = "kernel")
+setClass("nngpkernel", contains = "kernel")
+
+#' @rdname ntkdot
+#' @export
+ntkdot <- function(net = NULL, ...) new_nt_kernel("ntkkernel", "ntk", net, ...)
+
+#' @rdname ntkdot
+#' @export
+nngpdot <- function(net = NULL, ...) new_nt_kernel("nngpkernel", "nngp", net, ...)
+
+new_nt_kernel <- function(class, what, net, ...) {
+  if (is.null(net)) net <- nt_fc(...)
+  else if (...length()) stop("`...` is used only when `net` is NULL", call. = FALSE)
+  net <- as_network(net)
+  pair <- function(x, y = NULL) {
+    if (is.null(y)) y <- x
+    nt_kernel(net, matrix(x, 1L), matrix(y, 1L), what = what, threads = 1L,
+              progress = FALSE)@.Data[1L, 1L]
+  }
+  methods::new(class, .Data = pair, kpar = list(net = net, what = what, pool = new.env()))
+}
+
+kernel_of <- function(kernel, x, y = NULL) {
+  if (is.vector(x)) x <- as.matrix(x)
+  if (!is.null(y) && is.vector(y)) y <- as.matrix(y)
+  kp <- kernlab::kpar(kernel)
+  nt_kernel(kp$net, x, y, what = kp$what, progress = FALSE)
+}
+
+# ksvm's one-against-one training asks for the kernel of every pair of
+# classes, i.e. of overlapping row subsets of the same data. The kernel
+# object keeps a pool of the rows it has seen (matched by an exact random
+# projection) and their kernel matrix, so each pair of rows is computed once.
+pool_limit <- 4000L
+
+pooled_kernel <- function(kernel, x) {
+  if (is.vector(x)) x <- as.matrix(x)
+  x <- as_input_matrix(x, "x")
+  kp <- kernlab::kpar(kernel)
+  pool <- kp$pool
+  if (!is.environment(pool) || nrow(x) > pool_limit) return(kernel_of(kernel, x))
+  if (is.null(pool$rows) || ncol(pool$rows) != ncol(x)) {
+    pool$proj <- stats::rnorm(ncol(x))
+    pool$rows <- x[0, , drop = FALSE]
+    pool$hash <- numeric(0)
+    pool$k <- matrix(0, 0, 0)
+  }
+  hash <- drop(x %*% pool$proj)
+  fresh <- which(is.na(match(hash, pool$hash)) & !duplicated(hash))
+  if (length(fresh)) {
+    if (length(pool$hash) + length(fresh) > pool_limit) return(kernel_of(kernel, x))
+    xn <- x[fresh, , drop = FALSE]
+    k_new <- nt_kernel(kp$net, xn, what = kp$what, progress = FALSE)@.Data
+    k_cross <- if (length(pool$hash))
+      nt_kernel(kp$net, xn, pool$rows, what = kp$what, progress = FALSE)@.Data
+    else matrix(0, length(fresh), 0)
+    old <- length(pool$hash)
+    grown <- matrix(0, old + length(fresh), old + length(fresh))
+    grown[seq_len(old), seq_len(old)] <- pool$k
+    grown[old + seq_along(fresh), seq_len(old)] <- k_cross
+    grown[seq_len(old), old + seq_along(fresh)] <- t(k_cross)
+    grown[old + seq_along(fresh), old + seq_along(fresh)] <- k_new
+    pool$k <- grown
+    pool$rows <- rbind(pool$rows, xn)
+    pool$hash <- c(pool$hash, hash[fresh])
+  }
+  at <- match(hash, pool$hash)
+  k <- pool$k[at, at, drop = FALSE]
+  dimnames(k) <- list(rownames(x), rownames(x))
+  as_nt_kernel_matrix(k)
+}
+
+# The pool's kernel between x and y when it holds all their rows, else NULL.
+pool_lookup <- function(kernel, x, y) {
+  pool <- kernlab::kpar(kernel)$pool
+  if (!is.environment(pool) || is.null(pool$rows) || !is.matrix(x) || !is.matrix(y) ||
+      ncol(x) != ncol(pool$rows) || ncol(y) != ncol(pool$rows)) return(NULL)
+  ix <- match(drop(x %*% pool$proj), pool$hash)
+  iy <- match(drop(y %*% pool$proj), pool$hash)
+  if (anyNA(ix) || anyNA(iy)) return(NULL)
+  pool$k[ix, iy, drop = FALSE]
+}
+
+for (cls in c("ntkkernel", "nngpkernel")) {
+  setMethod("kernelMatrix", cls, function(kernel, x, y = NULL) {
+    if (is.null(y)) pooled_kernel(kernel, x) else kernel_of(kernel, x, y)
+  })
+  setMethod("kernelMult", cls, function(kernel, x, y = NULL, z, blocksize = 128) {
+    k <- pool_lookup(kernel, x, if (is.null(y)) x else y) %||% kernel_of(kernel, x, y)@.Data
+    z <- as.matrix(z)
+    if (nrow(z) != ncol(k)) stop("`z` must have one row per column of the kernel", call. = FALSE)
+    k %*% z
+  })
+  setMethod("kernelPol", cls, function(kernel, x, y = NULL, z, k = NULL) {
+    km <- kernel_of(kernel, x, y)@.Data
+    z <- as.vector(z)
+    right <- if (is.null(y)) z else as.vector(k)
+    km * outer(z, right)
+  })
+  setMethod("kernelFast", cls, function(kernel, x, y, a) kernel_of(kernel, x, y)@.Data)
+  setMethod("show", cls, function(object) {
+    cat(if (is(object, "ntkkernel")) "Neural tangent kernel" else "NNGP kernel",
+        "(ntk); network:\n")
+    print(kernlab::kpar(object)$net)
+  })
+}
+rm(cls)
+
+#' Kernel matrices from nt_kernel
+#'
+#' [nt_kernel()] returns objects of class `ntKernelMatrix`, a kernlab
+#' `kernelMatrix` whose [kernlab::ksvm()] method defaults to
+#' `shrinking = FALSE` (kernlab's shrinking heuristic returns wrong solutions
+#' for precomputed kernels; see [ntkdot()]).
+#'
+#' @param x An `ntKernelMatrix`.
+#' @param ... Arguments of kernlab's `ksvm()`.
+#' @return A `ksvm` model.
+#' @name ntKernelMatrix-class
+#' @aliases ntKernelMatrix ksvm,ntKernelMatrix-method
+#' @exportClass ntKernelMatrix
+setClass("ntKernelMatrix", contains = "kernelMatrix")
+
+#' @rdname ntKernelMatrix-class
+#' @export
+setMethod("ksvm", "ntKernelMatrix", function(x, ...) {
+  args <- list(...)
+  if (is.null(args$shrinking)) args$shrinking <- FALSE
+  do.call(kernlab::ksvm, c(list(methods::new("kernelMatrix", x@.Data)), args))
+})
+
+as_nt_kernel_matrix <- function(k) methods::new("ntKernelMatrix", k)
+
+#' Predict from a ksvm trained on a precomputed kernel
+#'
+#' `predict()` of a kernlab `ksvm` model trained on a kernelMatrix expects the
+#' test-by-support-vector kernel; given the full test-by-training matrix it
+#' returns wrong predictions without a warning. This helper takes the full
+#' `m x n` test-by-training kernel and keeps the support vectors' columns.
+#'
+#' @param model A `ksvm` model trained on a kernel matrix.
+#' @param k_test The test-by-training kernel, `m x n` (all training points,
+#'   in training order).
+#' @param type Passed to `predict()`: `"response"`, `"probabilities"`,
+#'   `"decision"` or `"votes"`.
+#' @return The predictions.
+#' @examples
+#' x <- scale(as.matrix(iris[, 1:4]))
+#' train <- seq(1, 150, 2)
+#' k <- nt_kernel(nt_fc(2), x[train, ])
+#' model <- kernlab::ksvm(k, iris$Species[train], kernel = "matrix", C = 10)
+#' k_test <- nt_kernel(nt_fc(2), x[-train, ], x[train, ])
+#' mean(nt_predict_ksvm(model, k_test) == iris$Species[-train])
+#' @export
+nt_predict_ksvm <- function(model, k_test, type = "response") {
+  if (!is(model, "ksvm")) stop("`model` must be a kernlab ksvm model", call. = FALSE)
+  k <- as_kernel_values(k_test, "k_test")
+  n_train <- length(kernlab::fitted(model))
+  sv <- kernlab::SVindex(model)
+  if (n_train > 0L && ncol(k) != n_train)
+    stop(sprintf("`k_test` must have one column per training point (%d), not %d", n_train, ncol(k)),
+         call. = FALSE)
+  if (max(sv) > ncol(k))
+    stop("`k_test` has fewer columns than the model's support vector indices", call. = FALSE)
+  kernlab::predict(model, kernlab::as.kernelMatrix(k[, sv, drop = FALSE]), type = type)
+}
