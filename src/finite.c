@@ -1,0 +1,584 @@
+/* Finite networks in the NTK parametrization: weights and biases N(0, 1),
+   scaled by sqrt(w_var / fan_in) and sqrt(b_var).  Activations of all inputs
+   are stored channels fastest: for input i, position p, channel c at
+   a[(i * P + p) * C + c], i.e. a C x (n P) column-major matrix, so dense
+   layers and convolutions (through im2col) are single BLAS calls.
+   Used for Monte Carlo NNGP / NTK kernels (nt_empirical) and full-batch
+   gradient descent (nt_train); gradients come from backpropagation. */
+#include "ntk.h"
+#include <R_ext/Random.h>
+#include <string.h>
+
+typedef struct {
+  int code, trainable;
+  double w, b;
+  int pin, cin, pout, cout;        /* positions and channels in and out */
+  int hin, win, hout, wout, qh, qw, sh, sw, pt, pl, circ;
+  int fan;                         /* rows of W: cin (dense) or qh qw cin (conv) */
+  double *W, *beta;                /* fan x cout, cout */
+  double *gW, *gbeta;              /* gradients (training) */
+  int *patch;                      /* conv: input position per (filter offset, output) or -1 */
+} fl_layer;
+
+typedef struct {
+  int nl;
+  fl_layer *layers;
+  int p0, c0;                      /* input positions and channels */
+} fl_net;
+
+/* ---- building the network ----------------------------------------------- */
+
+static void fl_build(fl_net *net, const nt_plan *plan, const int *geom, int h0, int w0, int c0,
+                     int width)
+{
+  net->nl = plan->nops;
+  net->layers = (fl_layer *) R_alloc(plan->nops, sizeof(fl_layer));
+  net->p0 = h0 * w0;
+  net->c0 = c0;
+  int p = h0 * w0, c = c0, h = h0, w = w0;
+  for (int l = 0; l < plan->nops; l++) {
+    fl_layer *L = net->layers + l;
+    const nt_op *op = plan->ops + l;
+    const int *g = geom + (size_t) NT_G_ROWS * l;
+    memset(L, 0, sizeof(fl_layer));
+    L->code = op->code; L->trainable = op->trainable; L->w = op->p1; L->b = op->p2;
+    L->pin = p; L->cin = c; L->hin = h; L->win = w;
+    int last = l == plan->nops - 1;
+    switch (op->code) {
+    case NT_OP_DENSE:
+      L->cout = last ? 1 : width; L->pout = p; L->fan = c;
+      L->hout = h; L->wout = w;
+      break;
+    case NT_OP_CONV:
+      L->hout = g[NT_G_HOUT]; L->wout = g[NT_G_WOUT];
+      L->qh = g[NT_G_QH]; L->qw = g[NT_G_QW]; L->sh = g[NT_G_SH]; L->sw = g[NT_G_SW];
+      L->pt = g[NT_G_PT]; L->pl = g[NT_G_PL]; L->circ = g[NT_G_CIRC];
+      L->pout = L->hout * L->wout; L->cout = width; L->fan = L->qh * L->qw * c;
+      L->patch = (int *) R_alloc((size_t) L->qh * L->qw * L->pout, sizeof(int));
+      for (int ey = 0; ey < L->qh; ey++)
+        for (int ex = 0; ex < L->qw; ex++)
+          for (int o = 0; o < L->pout; o++) {
+            int jy = (o / L->wout) * L->sh + ey - L->pt, jx = (o % L->wout) * L->sw + ex - L->pl;
+            if (L->circ) { jy = ((jy % h) + h) % h; jx = ((jx % w) + w) % w; }
+            L->patch[((size_t) ey * L->qw + ex) * L->pout + o] =
+              (jy >= 0 && jy < h && jx >= 0 && jx < w) ? jy * w + jx : -1;
+          }
+      break;
+    case NT_OP_AVGPOOL:
+      L->hout = g[NT_G_HOUT]; L->wout = g[NT_G_WOUT];
+      L->qh = g[NT_G_QH]; L->qw = g[NT_G_QW]; L->sh = g[NT_G_SH]; L->sw = g[NT_G_SW];
+      L->pout = L->hout * L->wout; L->cout = c;
+      break;
+    case NT_OP_FLATTEN:
+      L->pout = 1; L->cout = p * c; L->hout = L->wout = 1;
+      break;
+    case NT_OP_GAP:
+      L->pout = 1; L->cout = c; L->hout = L->wout = 1;
+      break;
+    case NT_OP_LAP:
+      Rf_error("local average pooling has no finite-network counterpart here");
+    case NT_OP_TABLE:
+      Rf_error("finite networks need activations with closed forms (not nt_activation())");
+    default:                          /* activations */
+      L->pout = p; L->cout = c; L->hout = h; L->wout = w;
+    }
+    if (L->fan) {
+      L->W = (double *) R_alloc((size_t) L->fan * L->cout, sizeof(double));
+      L->beta = (double *) R_alloc(L->cout, sizeof(double));
+    }
+    p = L->pout; c = L->cout; h = L->hout; w = L->wout;
+  }
+}
+
+static void fl_draw(fl_net *net)
+{
+  for (int l = 0; l < net->nl; l++) {
+    fl_layer *L = net->layers + l;
+    if (!L->fan) continue;
+    size_t nw = (size_t) L->fan * L->cout;
+    for (size_t i = 0; i < nw; i++) L->W[i] = norm_rand();
+    for (int i = 0; i < L->cout; i++) L->beta[i] = norm_rand();
+  }
+}
+
+/* ---- activations --------------------------------------------------------- */
+
+static inline double act_f(const fl_layer *L, double u)
+{
+  switch (L->code) {
+  case NT_OP_ABRELU: return u > 0 ? L->b * u : L->w * u;
+  case NT_OP_ERF: return erf(u);
+  case NT_OP_GELU: return u * 0.5 * erfc(-u * M_SQRT1_2);
+  default: return u;
+  }
+}
+
+static inline double act_df(const fl_layer *L, double u)
+{
+  switch (L->code) {
+  case NT_OP_ABRELU: return u > 0 ? L->b : L->w;
+  case NT_OP_ERF: return M_2_SQRTPI * exp(-u * u);
+  case NT_OP_GELU: return 0.5 * erfc(-u * M_SQRT1_2) + u * exp(-0.5 * u * u) / sqrt(2 * M_PI);
+  default: return 1.0;
+  }
+}
+
+/* ---- forward and backward ------------------------------------------------ */
+
+typedef struct {
+  double **a;       /* a[l]: input of layer l (a[nl]: the output), cin x (n pin) */
+  double **cols;    /* conv: im2col of the input, fan x (n pout) */
+  int n;
+} fl_tape;
+
+static void fl_tape_alloc(const fl_net *net, int n, fl_tape *tp)
+{
+  tp->n = n;
+  tp->a = (double **) R_alloc(net->nl + 1, sizeof(double *));
+  tp->cols = (double **) R_alloc(net->nl, sizeof(double *));
+  for (int l = 0; l <= net->nl; l++) {
+    size_t sz = l < net->nl ? (size_t) net->layers[l].cin * net->layers[l].pin
+                            : (size_t) net->layers[l - 1].cout * net->layers[l - 1].pout;
+    nt_check_alloc((double) sz, (double) n, 1, "the finite network's activations");
+    tp->a[l] = (double *) R_alloc(sz * n, sizeof(double));
+  }
+  for (int l = 0; l < net->nl; l++) {
+    const fl_layer *L = net->layers + l;
+    tp->cols[l] = NULL;
+    if (L->code == NT_OP_CONV) {
+      nt_check_alloc((double) L->fan * L->pout, (double) n, 1, "the convolution patches");
+      tp->cols[l] = (double *) R_alloc((size_t) L->fan * L->pout * n, sizeof(double));
+    }
+  }
+}
+
+static void im2col(const fl_layer *L, const double *in, double *cols, int n)
+{
+  int q = L->qh * L->qw;
+  for (int i = 0; i < n; i++)
+    for (int o = 0; o < L->pout; o++) {
+      double *col = cols + ((size_t) i * L->pout + o) * L->fan;
+      for (int e = 0; e < q; e++) {
+        int j = L->patch[(size_t) e * L->pout + o];
+        double *dst = col + (size_t) e * L->cin;
+        if (j < 0) memset(dst, 0, L->cin * sizeof(double));
+        else memcpy(dst, in + ((size_t) i * L->pin + j) * L->cin, L->cin * sizeof(double));
+      }
+    }
+}
+
+/* out (cout x m) = sqrt(w / fan) W' in (fan x m) + sqrt(b) beta */
+static void affine_fwd(const fl_layer *L, const double *in, double *out, int m)
+{
+  double alpha = sqrt(L->w / L->fan), zero = 0, sb = sqrt(L->b);
+  int fan = L->fan, cout = L->cout;
+  F77_CALL(dgemm)("T", "N", &cout, &m, &fan, &alpha, L->W, &fan, in, &fan, &zero, out, &cout
+                  FCONE FCONE);
+  for (int j = 0; j < m; j++)
+    for (int c = 0; c < cout; c++) out[(size_t) j * cout + c] += sb * L->beta[c];
+}
+
+static void fl_forward(const fl_net *net, fl_tape *tp)
+{
+  int n = tp->n;
+  for (int l = 0; l < net->nl; l++) {
+    const fl_layer *L = net->layers + l;
+    const double *in = tp->a[l];
+    double *out = tp->a[l + 1];
+    size_t m_out = (size_t) L->pout * n;
+    switch (L->code) {
+    case NT_OP_DENSE: affine_fwd(L, in, out, L->pin * n); break;
+    case NT_OP_CONV:
+      im2col(L, in, tp->cols[l], n);
+      affine_fwd(L, tp->cols[l], out, L->pout * n);
+      break;
+    case NT_OP_AVGPOOL: {
+      double s = 1.0 / (L->qh * L->qw);
+      memset(out, 0, m_out * L->cout * sizeof(double));
+      for (int i = 0; i < n; i++)
+        for (int o = 0; o < L->pout; o++)
+          for (int ay = 0; ay < L->qh; ay++)
+            for (int ax = 0; ax < L->qw; ax++) {
+              int a = ((o / L->wout) * L->sh + ay) * L->win + (o % L->wout) * L->sw + ax;
+              const double *src = in + ((size_t) i * L->pin + a) * L->cin;
+              double *dst = out + ((size_t) i * L->pout + o) * L->cout;
+              for (int c = 0; c < L->cin; c++) dst[c] += s * src[c];
+            }
+      break;
+    }
+    case NT_OP_FLATTEN:
+      memcpy(out, in, (size_t) n * L->pin * L->cin * sizeof(double));
+      break;
+    case NT_OP_GAP:
+      memset(out, 0, (size_t) n * L->cout * sizeof(double));
+      for (int i = 0; i < n; i++)
+        for (int p = 0; p < L->pin; p++)
+          for (int c = 0; c < L->cin; c++)
+            out[(size_t) i * L->cout + c] += in[((size_t) i * L->pin + p) * L->cin + c] / L->pin;
+      break;
+    default: {
+      size_t sz = (size_t) n * L->pin * L->cin;
+      for (size_t k = 0; k < sz; k++) out[k] = act_f(L, in[k]);
+    }
+    }
+  }
+}
+
+/* Backpropagation of d (gradient with respect to the network output, one
+   value per input) through the network.  For every trainable layer,
+   visit(layer, l, input-side features, output-side deltas, ctx) receives
+   what its parameter gradients are made of. */
+typedef void (*fl_visit)(const fl_layer *L, int l, const double *feat, const double *delta,
+                         int n, void *ctx);
+
+static void fl_backward(const fl_net *net, fl_tape *tp, const double *d, double *buf1, double *buf2,
+                        fl_visit visit, void *ctx)
+{
+  int n = tp->n;
+  const fl_layer *last = net->layers + net->nl - 1;
+  double *delta = buf1, *next = buf2;
+  memcpy(delta, d, (size_t) n * last->pout * last->cout * sizeof(double));
+  for (int l = net->nl - 1; l >= 0; l--) {
+    const fl_layer *L = net->layers + l;
+    const double *in = tp->a[l];
+    size_t sz_in = (size_t) n * L->pin * L->cin;
+    switch (L->code) {
+    case NT_OP_DENSE: case NT_OP_CONV: {
+      const double *feat = L->code == NT_OP_CONV ? tp->cols[l] : in;
+      if (L->trainable) visit(L, l, feat, delta, n, ctx);
+      if (l == 0) return;
+      /* d feat = sqrt(w / fan) W delta : fan x (n pout) */
+      double alpha = sqrt(L->w / L->fan), zero = 0;
+      int fan = L->fan, cout = L->cout, m = L->pout * n;
+      double *dfeat = L->code == NT_OP_CONV ? (double *) R_alloc((size_t) fan * m, sizeof(double)) : next;
+      F77_CALL(dgemm)("N", "N", &fan, &m, &cout, &alpha, L->W, &fan, delta, &cout, &zero, dfeat, &fan
+                      FCONE FCONE);
+      if (L->code == NT_OP_CONV) {
+        memset(next, 0, sz_in * sizeof(double));
+        int q = L->qh * L->qw;
+        for (int i = 0; i < n; i++)
+          for (int o = 0; o < L->pout; o++)
+            for (int e = 0; e < q; e++) {
+              int j = L->patch[(size_t) e * L->pout + o];
+              if (j < 0) continue;
+              const double *src = dfeat + ((size_t) i * L->pout + o) * fan + (size_t) e * L->cin;
+              double *dst = next + ((size_t) i * L->pin + j) * L->cin;
+              for (int c = 0; c < L->cin; c++) dst[c] += src[c];
+            }
+      }
+      break;
+    }
+    case NT_OP_AVGPOOL: {
+      double s = 1.0 / (L->qh * L->qw);
+      memset(next, 0, sz_in * sizeof(double));
+      for (int i = 0; i < n; i++)
+        for (int o = 0; o < L->pout; o++)
+          for (int ay = 0; ay < L->qh; ay++)
+            for (int ax = 0; ax < L->qw; ax++) {
+              int a = ((o / L->wout) * L->sh + ay) * L->win + (o % L->wout) * L->sw + ax;
+              const double *src = delta + ((size_t) i * L->pout + o) * L->cout;
+              double *dst = next + ((size_t) i * L->pin + a) * L->cin;
+              for (int c = 0; c < L->cin; c++) dst[c] += s * src[c];
+            }
+      break;
+    }
+    case NT_OP_FLATTEN:
+      memcpy(next, delta, sz_in * sizeof(double));
+      break;
+    case NT_OP_GAP:
+      for (int i = 0; i < n; i++)
+        for (int p = 0; p < L->pin; p++)
+          for (int c = 0; c < L->cin; c++)
+            next[((size_t) i * L->pin + p) * L->cin + c] = delta[(size_t) i * L->cout + c] / L->pin;
+      break;
+    default:
+      for (size_t k = 0; k < sz_in; k++) next[k] = delta[k] * act_df(L, in[k]);
+    }
+    double *tmp = delta; delta = next; next = tmp;
+  }
+}
+
+/* ---- empirical kernels ---------------------------------------------------- */
+
+typedef struct { double *ntk; int n; } ntk_ctx;
+
+/* Adds this layer's <grad f(x_i), grad f(x_j)> to the NTK. One position per
+   input: (w / fan) (feat' feat) * (delta' delta) + b (delta' delta), without
+   forming the gradients; several positions: the gradients themselves. */
+static void ntk_visit(const fl_layer *L, int l, const double *feat, const double *delta, int n,
+                      void *vctx)
+{
+  ntk_ctx *ctx = (ntk_ctx *) vctx;
+  (void) l;
+  int fan = L->fan, cout = L->cout, m = L->pout;
+  double one = 1, zero = 0;
+  if (m == 1) {
+    double *gf = (double *) R_alloc((size_t) n * n, sizeof(double));
+    double *gd = (double *) R_alloc((size_t) n * n, sizeof(double));
+    F77_CALL(dgemm)("T", "N", &n, &n, &fan, &one, feat, &fan, feat, &fan, &zero, gf, &n FCONE FCONE);
+    F77_CALL(dgemm)("T", "N", &n, &n, &cout, &one, delta, &cout, delta, &cout, &zero, gd, &n FCONE FCONE);
+    for (size_t k = 0; k < (size_t) n * n; k++)
+      ctx->ntk[k] += (L->w / fan * gf[k] + L->b) * gd[k];
+    return;
+  }
+  size_t len = (size_t) fan * cout + cout;
+  nt_check_alloc((double) len, (double) n, 1, "the layer's parameter gradients");
+  double *grads = (double *) R_alloc(len * n, sizeof(double));
+  double alpha = sqrt(L->w / fan), sb = sqrt(L->b);
+  for (int i = 0; i < n; i++) {
+    double *g = grads + len * i;
+    const double *fi = feat + (size_t) i * m * fan, *di = delta + (size_t) i * m * cout;
+    /* dW = alpha feat_i (fan x m) delta_i' (m x cout) */
+    F77_CALL(dgemm)("N", "T", &fan, &cout, &m, &alpha, fi, &fan, di, &cout, &zero, g, &fan FCONE FCONE);
+    for (int c = 0; c < cout; c++) {
+      double s = 0;
+      for (int o = 0; o < m; o++) s += di[(size_t) o * cout + c];
+      g[(size_t) fan * cout + c] = sb * s;
+    }
+  }
+  int len_i = (int) len;
+  F77_CALL(dgemm)("T", "N", &n, &n, &len_i, &one, grads, &len_i, grads, &len_i, &one, ctx->ntk, &n
+                  FCONE FCONE);
+}
+
+static size_t fl_max_state(const fl_net *net, int n)
+{
+  size_t top = 1;
+  for (int l = 0; l < net->nl; l++) {
+    size_t a = (size_t) net->layers[l].pin * net->layers[l].cin;
+    size_t b = (size_t) net->layers[l].pout * net->layers[l].cout;
+    if (a > top) top = a;
+    if (b > top) top = b;
+  }
+  return top * n;
+}
+
+static void fl_read(SEXP x, SEXP shape, SEXP ops_int, SEXP ops_dbl, SEXP geom, SEXP width,
+                    nt_plan *plan, fl_net *net, int *n)
+{
+  if (TYPEOF(shape) != INTSXP || XLENGTH(shape) != 3) Rf_error("'shape' must be 3 integers");
+  int h = INTEGER(shape)[0], w = INTEGER(shape)[1], c = INTEGER(shape)[2];
+  if (h < 1 || w < 1 || c < 1) Rf_error("'shape' must be positive");
+  nt_check_real_matrix(x, "x");
+  if ((double) Rf_nrows(x) != (double) h * w * c) Rf_error("'x' must have H W C rows");
+  nt_check_finite(REAL(x), XLENGTH(x), "x");
+  *n = Rf_ncols(x);
+  SEXP no_tables = PROTECT(Rf_allocVector(VECSXP, 0));
+  nt_plan_read(ops_int, ops_dbl, no_tables, plan);
+  UNPROTECT(1);
+  if (!Rf_isInteger(geom) || !Rf_isMatrix(geom) || Rf_nrows(geom) != NT_G_ROWS ||
+      Rf_ncols(geom) != plan->nops)
+    Rf_error("'geom' must be an integer matrix with a column per layer");
+  if (plan->nops < 1 || plan->ops[plan->nops - 1].code != NT_OP_DENSE)
+    Rf_error("a finite network must end with a dense layer");
+  int wd = nt_check_int_scalar(width, "width", 1, 1 << 20);
+  fl_build(net, plan, INTEGER(geom), h, w, c, wd);
+}
+
+SEXP ntk_empirical(SEXP x, SEXP shape, SEXP ops_int, SEXP ops_dbl, SEXP geom, SEXP width,
+                   SEXP samples, SEXP progress)
+{
+  nt_plan plan;
+  fl_net net;
+  int n;
+  fl_read(x, shape, ops_int, ops_dbl, geom, width, &plan, &net, &n);
+  int ns = nt_check_int_scalar(samples, "samples", 1, 1000000);
+  SEXP ntk = PROTECT(Rf_allocMatrix(REALSXP, n, n));
+  SEXP nngp = PROTECT(Rf_allocMatrix(REALSXP, n, n));
+  double *acc_t = REAL(ntk), *acc_k = REAL(nngp);
+  memset(acc_t, 0, (size_t) n * n * sizeof(double));
+  memset(acc_k, 0, (size_t) n * n * sizeof(double));
+  fl_tape tp;
+  fl_tape_alloc(&net, n, &tp);
+  memcpy(tp.a[0], REAL(x), (size_t) n * net.p0 * net.c0 * sizeof(double));
+  size_t state = fl_max_state(&net, n);
+  double *buf1 = (double *) R_alloc(state, sizeof(double)), *buf2 = (double *) R_alloc(state, sizeof(double));
+  double *ones = (double *) R_alloc(n, sizeof(double));
+  for (int i = 0; i < n; i++) ones[i] = 1;
+  const fl_layer *last = net.layers + net.nl - 1;
+  nt_progress bar;
+  nt_progress_start(&bar, nt_check_flag(progress, "progress"), ns);
+  for (int s = 0; s < ns; s++) {
+    GetRNGstate();
+    fl_draw(&net);
+    PutRNGstate();
+    const void *vmax = vmaxget();
+    fl_forward(&net, &tp);
+    /* NNGP, given the features entering the readout: E over its weights */
+    int fan = last->fan;
+    double alpha = last->w / fan, one = 1;
+    F77_CALL(dgemm)("T", "N", &n, &n, &fan, &alpha, tp.a[net.nl - 1], &fan, tp.a[net.nl - 1], &fan,
+                    &one, acc_k, &n FCONE FCONE);
+    for (size_t k = 0; k < (size_t) n * n; k++) acc_k[k] += last->b;
+    ntk_ctx ctx = {acc_t, n};
+    fl_backward(&net, &tp, ones, buf1, buf2, ntk_visit, &ctx);
+    vmaxset(vmax);
+    nt_progress_step(&bar, 1);
+  }
+  nt_progress_end(&bar);
+  for (size_t k = 0; k < (size_t) n * n; k++) { acc_t[k] /= ns; acc_k[k] /= ns; }
+  SEXP res = PROTECT(Rf_allocVector(VECSXP, 2));
+  SET_VECTOR_ELT(res, 0, ntk);
+  SET_VECTOR_ELT(res, 1, nngp);
+  UNPROTECT(3);
+  return res;
+}
+
+/* ---- training ------------------------------------------------------------- */
+
+/* Accumulates the loss gradient of a layer: dW += sqrt(w / fan) feat delta',
+   dbeta += sqrt(b) sum(delta), summed over inputs and positions. */
+static void grad_visit(const fl_layer *L, int l, const double *feat, const double *delta, int n,
+                       void *ctx)
+{
+  (void) l; (void) ctx;
+  fl_layer *M = (fl_layer *) L;
+  int fan = L->fan, cout = L->cout, m = L->pout * n;
+  double alpha = sqrt(L->w / fan), one = 1;
+  F77_CALL(dgemm)("N", "T", &fan, &cout, &m, &alpha, feat, &fan, delta, &cout, &one, M->gW, &fan
+                  FCONE FCONE);
+  double sb = sqrt(L->b);
+  for (int j = 0; j < m; j++)
+    for (int c = 0; c < cout; c++) M->gbeta[c] += sb * delta[(size_t) j * cout + c];
+}
+
+static void empirical_ntk(fl_net *net, fl_tape *tp, double *buf1, double *buf2, double *out)
+{
+  int n = tp->n;
+  double *ones = (double *) R_alloc(n, sizeof(double));
+  for (int i = 0; i < n; i++) ones[i] = 1;
+  memset(out, 0, (size_t) n * n * sizeof(double));
+  fl_forward(net, tp);
+  ntk_ctx ctx = {out, n};
+  fl_backward(net, tp, ones, buf1, buf2, ntk_visit, &ctx);
+}
+
+SEXP ntk_train(SEXP x, SEXP y, SEXP x_test, SEXP shape, SEXP ops_int, SEXP ops_dbl, SEXP geom,
+               SEXP width, SEXP learning_rate, SEXP record, SEXP want_ntk, SEXP center,
+               SEXP progress)
+{
+  nt_plan plan;
+  fl_net net;
+  int n, m = 0;
+  fl_read(x, shape, ops_int, ops_dbl, geom, width, &plan, &net, &n);
+  if (TYPEOF(y) != REALSXP || XLENGTH(y) != n) Rf_error("'y' must be a double vector, one value per input");
+  nt_check_finite(REAL(y), n, "y");
+  if (!Rf_isNull(x_test)) {
+    nt_check_real_matrix(x_test, "x_test");
+    if (Rf_nrows(x_test) != Rf_nrows(x)) Rf_error("'x_test' must have the rows of 'x'");
+    nt_check_finite(REAL(x_test), XLENGTH(x_test), "x_test");
+    m = Rf_ncols(x_test);
+  }
+  if (TYPEOF(learning_rate) != REALSXP || XLENGTH(learning_rate) != 1 ||
+      !(REAL(learning_rate)[0] > 0) || !R_FINITE(REAL(learning_rate)[0]))
+    Rf_error("'learning_rate' must be a positive number");
+  double lr = REAL(learning_rate)[0];
+  if (TYPEOF(record) != INTSXP || XLENGTH(record) < 1) Rf_error("'record' must be integer steps");
+  int nrec = (int) XLENGTH(record);
+  const int *rec = INTEGER(record);
+  for (int r = 0; r < nrec; r++)
+    if (rec[r] < 0 || (r > 0 && rec[r] <= rec[r - 1])) Rf_error("'record' must be increasing and >= 0");
+  int steps = rec[nrec - 1];
+  int ntk_flag = nt_check_flag(want_ntk, "want_ntk");
+  int centred = nt_check_flag(center, "center");
+
+  fl_tape tp, tt;
+  fl_tape_alloc(&net, n, &tp);
+  memcpy(tp.a[0], REAL(x), (size_t) n * net.p0 * net.c0 * sizeof(double));
+  if (m) {
+    fl_tape_alloc(&net, m, &tt);
+    memcpy(tt.a[0], REAL(x_test), (size_t) m * net.p0 * net.c0 * sizeof(double));
+  }
+  size_t state = fl_max_state(&net, n > m ? n : m);
+  double *buf1 = (double *) R_alloc(state, sizeof(double)), *buf2 = (double *) R_alloc(state, sizeof(double));
+  GetRNGstate();
+  fl_draw(&net);
+  PutRNGstate();
+  /* initial parameters, and gradient buffers */
+  double **w0 = (double **) R_alloc(net.nl, sizeof(double *));
+  double norm0 = 0;
+  for (int l = 0; l < net.nl; l++) {
+    fl_layer *L = net.layers + l;
+    w0[l] = NULL;
+    if (!L->fan || !L->trainable) continue;
+    size_t nw = (size_t) L->fan * L->cout;
+    w0[l] = (double *) R_alloc(nw + L->cout, sizeof(double));
+    memcpy(w0[l], L->W, nw * sizeof(double));
+    memcpy(w0[l] + nw, L->beta, L->cout * sizeof(double));
+    L->gW = (double *) R_alloc(nw, sizeof(double));
+    L->gbeta = (double *) R_alloc(L->cout, sizeof(double));
+    for (size_t k = 0; k < nw + L->cout; k++) norm0 += w0[l][k] * w0[l][k];
+  }
+  SEXP out_train = PROTECT(Rf_allocMatrix(REALSXP, n, nrec));
+  SEXP out_test = PROTECT(m ? Rf_allocMatrix(REALSXP, m, nrec) : R_NilValue);
+  SEXP change = PROTECT(Rf_allocVector(REALSXP, nrec));
+  SEXP ntk0 = PROTECT(ntk_flag ? Rf_allocMatrix(REALSXP, n, n) : R_NilValue);
+  SEXP ntk1 = PROTECT(ntk_flag ? Rf_allocMatrix(REALSXP, n, n) : R_NilValue);
+  if (ntk_flag) empirical_ntk(&net, &tp, buf1, buf2, REAL(ntk0));
+  /* centred: the output is f(theta) - f(theta_0), which starts at 0 */
+  double *resid = (double *) R_alloc(n, sizeof(double));
+  double *f0 = (double *) R_alloc(n, sizeof(double)), *f0t = (double *) R_alloc(m + 1, sizeof(double));
+  memset(f0, 0, n * sizeof(double));
+  memset(f0t, 0, (m + 1) * sizeof(double));
+  if (centred) {
+    fl_forward(&net, &tp);
+    memcpy(f0, tp.a[net.nl], n * sizeof(double));
+    if (m) {
+      fl_forward(&net, &tt);
+      memcpy(f0t, tt.a[net.nl], m * sizeof(double));
+    }
+  }
+  nt_progress bar;
+  nt_progress_start(&bar, nt_check_flag(progress, "progress"), steps + 1);
+  int r = 0;
+  for (int s = 0; s <= steps; s++) {
+    fl_forward(&net, &tp);
+    const double *f = tp.a[net.nl];
+    if (s == rec[r]) {
+      for (int i = 0; i < n; i++) REAL(out_train)[(size_t) n * r + i] = f[i] - f0[i];
+      if (m) {
+        fl_forward(&net, &tt);
+        for (int i = 0; i < m; i++) REAL(out_test)[(size_t) m * r + i] = tt.a[net.nl][i] - f0t[i];
+      }
+      double d2 = 0;
+      for (int l = 0; l < net.nl; l++) {
+        fl_layer *L = net.layers + l;
+        if (!w0[l]) continue;
+        size_t nw = (size_t) L->fan * L->cout;
+        for (size_t k = 0; k < nw; k++) d2 += (L->W[k] - w0[l][k]) * (L->W[k] - w0[l][k]);
+        for (int k = 0; k < L->cout; k++) d2 += (L->beta[k] - w0[l][nw + k]) * (L->beta[k] - w0[l][nw + k]);
+      }
+      REAL(change)[r] = norm0 > 0 ? sqrt(d2 / norm0) : 0;
+      r++;
+    }
+    if (s == steps) break;
+    for (int i = 0; i < n; i++) resid[i] = f[i] - f0[i] - REAL(y)[i];
+    for (int l = 0; l < net.nl; l++) {
+      fl_layer *L = net.layers + l;
+      if (!w0[l]) continue;
+      memset(L->gW, 0, (size_t) L->fan * L->cout * sizeof(double));
+      memset(L->gbeta, 0, L->cout * sizeof(double));
+    }
+    const void *vmax = vmaxget();
+    fl_backward(&net, &tp, resid, buf1, buf2, grad_visit, NULL);
+    vmaxset(vmax);
+    for (int l = 0; l < net.nl; l++) {
+      fl_layer *L = net.layers + l;
+      if (!w0[l]) continue;
+      size_t nw = (size_t) L->fan * L->cout;
+      for (size_t k = 0; k < nw; k++) L->W[k] -= lr * L->gW[k];
+      for (int k = 0; k < L->cout; k++) L->beta[k] -= lr * L->gbeta[k];
+    }
+    nt_progress_step(&bar, 1);
+  }
+  nt_progress_end(&bar);
+  if (ntk_flag) empirical_ntk(&net, &tp, buf1, buf2, REAL(ntk1));
+  SEXP res = PROTECT(Rf_allocVector(VECSXP, 5));
+  SET_VECTOR_ELT(res, 0, out_train);
+  SET_VECTOR_ELT(res, 1, out_test);
+  SET_VECTOR_ELT(res, 2, change);
+  SET_VECTOR_ELT(res, 3, ntk0);
+  SET_VECTOR_ELT(res, 4, ntk1);
+  UNPROTECT(6);
+  return res;
+}
