@@ -13,6 +13,16 @@ static void abrelu(double a, double b, double r1, double r2, double c,
   nt_abrelu_dual(a, b, r1, r2, r1 > 0 ? 1.0 / r1 : 0.0, r2 > 0 ? 1.0 / r2 : 0.0, c, k, kdot);
 }
 
+/* (s1 s2 - c^2) / m^2 from p = sqrt(s1 s2), with c within 4 ulps of +-p
+   snapped as in nt_pair_rho: otherwise the rounding of the Gram matrix,
+   amplified by s^2, swamps the 1 + 2 s terms beside it for huge variances. */
+static inline double pair_gap(double p, double c, double m)
+{
+  if (fabs(p - fabs(c)) <= 4.0 * DBL_EPSILON * p) return 0.0;
+  double gap = ((p - c) / m) * ((p + c) / m);
+  return gap > 0 ? gap : 0.0;
+}
+
 /* erf: written with m = max(1, sqrt(s1 s2)) factored out, so that huge
    variances neither overflow nor lose the near-parallel digits. */
 static void erf_dual(double s1, double s2, double r1, double r2, double c,
@@ -20,8 +30,7 @@ static void erf_dual(double s1, double s2, double r1, double r2, double c,
 {
   double p = r1 * r2;
   double m = p > 1.0 ? p : 1.0;
-  double gap = ((p - c) / m) * ((p + c) / m);       /* (s1 s2 - c^2) / m^2 */
-  if (gap < 0) gap = 0;
+  double gap = pair_gap(p, c, m);                   /* (s1 s2 - c^2) / m^2 */
   double q = (1.0 + 2.0 * (s1 + s2)) / m / (4.0 * m) + gap;   /* Q / (4 m^2) */
   double root = sqrt(q);
   *k = (2.0 / NT_PI) * atan2(c / m, root);
@@ -45,8 +54,7 @@ static void gelu_dual(double s1, double s2, double r1, double r2, double c,
   double p = r1 * r2;
   double m = p > 1.0 ? p : 1.0, e = 1.0 / m;
   double t1 = s1 / m, t2 = s2 / m, tc = c / m, tp = p / m;
-  double tw = (tp - tc) * (tp + tc);
-  if (tw < 0) tw = 0;
+  double tw = pair_gap(tp, tc, 1.0);
   double h1 = e + t1, h2 = e + t2;                  /* S_i / m */
   double tD = e * (e + t1 + t2) + tw;               /* D / m^2 */
   double rD = sqrt(tD);

@@ -1,6 +1,7 @@
 /* Argument checks for the .Call entry points: the R functions check first,
    these make a direct call with wrong arguments an R error, never a crash. */
 #include "ntk.h"
+#include <unistd.h>
 
 void nt_check_real_matrix(SEXP x, const char *name)
 {
@@ -33,13 +34,26 @@ int nt_check_flag(SEXP x, const char *name)
   return LOGICAL(x)[0];
 }
 
-/* Fail with the size in GB, rather than crash or swap, when a result of
-   n x m doubles (copies of it) cannot be indexed or is absurdly large. */
+/* Physical memory in bytes, or 0 where the system does not say. */
+static double physical_memory(void)
+{
+#if defined(_SC_PHYS_PAGES) && defined(_SC_PAGESIZE)
+  long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
+  if (pages > 0 && size > 0) return (double) pages * size;
+#endif
+  return 0;
+}
+
+/* Fail with the size in GB, rather than crash or swap, when `copies`
+   arrays of n x m doubles cannot be indexed or exceed the machine's
+   physical memory. */
 void nt_check_alloc(double n, double m, double copies, const char *what)
 {
-  double cells = n * m, gb = cells * copies * sizeof(double) / 1e9;
+  double cells = n * m, bytes = cells * copies * sizeof(double);
   if (cells > (double) R_XLEN_T_MAX)
     Rf_error("%s of %.0f x %.0f entries exceeds R's vector length limit", what, n, m);
-  if (gb > 1e4)
-    Rf_error("%s of %.0f x %.0f entries would need %.1f GB", what, n, m, gb);
+  double ram = physical_memory();
+  if (bytes > 1e13 || (ram > 0 && bytes > 0.9 * ram))
+    Rf_error("%s of %.0f x %.0f entries would need %.1f GB (this machine has %.1f GB)",
+             what, n, m, bytes / 1e9, ram / 1e9);
 }

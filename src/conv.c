@@ -468,6 +468,8 @@ static void sp_read(SEXP x, SEXP ops_int, SEXP ops_dbl, SEXP geom, SEXP band, SE
   SEXP dim = Rf_getAttrib(x, R_DimSymbol);
   if (XLENGTH(dim) != 4) Rf_error("'x' must be a 4-dimensional array (C, W, H, n)");
   sp->C = INTEGER(dim)[0]; sp->W = INTEGER(dim)[1]; sp->H = INTEGER(dim)[2];
+  if (sp->C < 1 || sp->W < 1 || sp->H < 1 || sp->W > 65536 || sp->H > 65536)
+    Rf_error("'x' has an invalid image shape");
   nt_plan_read(ops_int, ops_dbl, tables, &sp->plan);
   int nops = sp->plan.nops;
   if (!Rf_isInteger(geom) || !Rf_isMatrix(geom) || Rf_nrows(geom) != NT_G_ROWS ||
@@ -500,8 +502,10 @@ static void sp_read(SEXP x, SEXP ops_int, SEXP ops_dbl, SEXP geom, SEXP band, SE
     if (is_spatial_op && !spatial) Rf_error("layer %d comes after the readout", l + 1);
     if (code == NT_OP_CONV || code == NT_OP_AVGPOOL) {
       int ho = g[NT_G_HOUT], wo = g[NT_G_WOUT];
-      if (ho < 1 || wo < 1 || g[NT_G_QH] < 1 || g[NT_G_QW] < 1 || g[NT_G_SH] < 1 ||
-          g[NT_G_SW] < 1 || g[NT_G_QH] > 1000 || g[NT_G_QW] > 1000)
+      /* bounds that keep every index computation inside int */
+      if (ho < 1 || wo < 1 || ho > 65536 || wo > 65536 || g[NT_G_QH] < 1 || g[NT_G_QW] < 1 ||
+          g[NT_G_SH] < 1 || g[NT_G_SW] < 1 || g[NT_G_QH] > 1000 || g[NT_G_QW] > 1000 ||
+          g[NT_G_SH] > 1000 || g[NT_G_SW] > 1000 || abs(g[NT_G_PT]) > 1000 || abs(g[NT_G_PL]) > 1000)
         Rf_error("layer %d has an invalid geometry", l + 1);
       if (code == NT_OP_AVGPOOL &&
           (!sp->full || (ho - 1) * g[NT_G_SH] + g[NT_G_QH] > h ||

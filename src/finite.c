@@ -44,6 +44,18 @@ static void fl_build(fl_net *net, const nt_plan *plan, const int *geom, int h0, 
     L->code = op->code; L->trainable = op->trainable; L->w = op->p1; L->b = op->p2;
     L->pin = p; L->cin = c; L->hin = h; L->win = w;
     int last = l == plan->nops - 1;
+    if (op->code == NT_OP_CONV || op->code == NT_OP_AVGPOOL) {
+      if (g[NT_G_HIN] != h || g[NT_G_WIN] != w || g[NT_G_HOUT] < 1 || g[NT_G_WOUT] < 1 ||
+          g[NT_G_HOUT] > 65536 || g[NT_G_WOUT] > 65536 || g[NT_G_QH] < 1 || g[NT_G_QW] < 1 ||
+          g[NT_G_QH] > 1000 || g[NT_G_QW] > 1000 || g[NT_G_SH] < 1 || g[NT_G_SW] < 1 ||
+          g[NT_G_SH] > 1000 || g[NT_G_SW] > 1000 || abs(g[NT_G_PT]) > 1000 || abs(g[NT_G_PL]) > 1000)
+        Rf_error("layer %d has an invalid geometry", l + 1);
+      if (op->code == NT_OP_AVGPOOL &&
+          ((g[NT_G_HOUT] - 1) * g[NT_G_SH] + g[NT_G_QH] > h || (g[NT_G_WOUT] - 1) * g[NT_G_SW] + g[NT_G_QW] > w))
+        Rf_error("layer %d: pooling windows leave the image", l + 1);
+    }
+    if ((op->code == NT_OP_FLATTEN || op->code == NT_OP_GAP) && (double) p * c > 1e9)
+      Rf_error("layer %d is too large", l + 1);
     switch (op->code) {
     case NT_OP_DENSE:
       L->cout = last ? 1 : width; L->pout = p; L->fan = c;
@@ -358,7 +370,8 @@ static void fl_read(SEXP x, SEXP shape, SEXP ops_int, SEXP ops_dbl, SEXP geom, S
 {
   if (TYPEOF(shape) != INTSXP || XLENGTH(shape) != 3) Rf_error("'shape' must be 3 integers");
   int h = INTEGER(shape)[0], w = INTEGER(shape)[1], c = INTEGER(shape)[2];
-  if (h < 1 || w < 1 || c < 1) Rf_error("'shape' must be positive");
+  if (h < 1 || w < 1 || c < 1 || h > 65536 || w > 65536 || c > 1000000)
+    Rf_error("'shape' must be positive (and not absurdly large)");
   nt_check_real_matrix(x, "x");
   if ((double) Rf_nrows(x) != (double) h * w * c) Rf_error("'x' must have H W C rows");
   nt_check_finite(REAL(x), XLENGTH(x), "x");

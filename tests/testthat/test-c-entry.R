@@ -1,0 +1,60 @@
+# Every registered routine, called directly with wrong arguments, gives an
+# R error and never a crash: each argument of a valid call is replaced in
+# turn by values of the wrong type, length, shape or range.
+valid_calls <- function() {
+  x <- matrix(rnorm(6), 3)
+  fc <- ntk:::compile_plan(nt_fc(2, b_var = 0.1))
+  img <- aperm(array(rnorm(2 * 4 * 4 * 2), c(2, 4, 4, 2)), 4:1)
+  sp <- ntk:::compile_spatial_plan(nt_cnn(2, readout = "flatten"), c(4L, 4L, 2L))
+  spg <- ntk:::compile_spatial_plan(nt_cnn(1, readout = "gap"), c(4L, 4L, 2L))
+  fin <- ntk:::finite_setup(nt_fc(1), x, NULL)
+  act <- ntk:::compile_plan(nt_serial(nt_erf()))
+  list(
+    ntk_fc_kernel = list(x, NULL, fc$ints, fc$dbls, list(), c(TRUE, TRUE), 1L, FALSE),
+    ntk_fc_self = list(c(1, 2), fc$ints, fc$dbls, list()),
+    ntk_conv_kernel = list(img, NULL, sp$ints, sp$dbls, sp$geom, sp$band, FALSE, list(),
+                           c(TRUE, FALSE), 1L, FALSE),
+    ntk_conv_self = list(img, spg$ints, spg$dbls, spg$geom, spg$band, TRUE, list()),
+    ntk_act_dual = list(act$ints, act$dbls, list(), c(1, 2), c(1, 3), c(0.5, -1)),
+    ntk_empirical = list(fin$data, fin$shape, fin$plan$ints, fin$plan$dbls, fin$plan$geom, 8L, 1L, FALSE),
+    ntk_train = list(fin$data, c(1, 2, 3), NULL, fin$shape, fin$plan$ints, fin$plan$dbls,
+                     fin$plan$geom, 8L, 0.1, c(0L, 2L), FALSE, TRUE, FALSE))
+}
+
+bad_values <- list(NULL, "a", integer(0), numeric(0), NA, NA_real_, list(), TRUE, -1L, 1e9,
+                   matrix(NA_real_, 2, 2), matrix(1L, 2, 2), matrix(0, 0, 3), Inf,
+                   array(0, c(1, 1, 1, 1)), matrix(99L, 3, 1), matrix(1, 14, 1))
+
+test_that("the valid calls run", {
+  for (name in names(valid_calls())) {
+    args <- valid_calls()[[name]]
+    expect_no_error(do.call(.Call, c(list(get(paste0("C_", name), envir = asNamespace("ntk"))), args)))
+  }
+})
+
+test_that("every registered routine turns wrong arguments into R errors", {
+  routines <- getDLLRegisteredRoutines("ntk")$.Call
+  calls <- valid_calls()
+  expect_setequal(setdiff(names(routines), "ntk_omp_info"), names(calls))
+  errors <- 0; total <- 0
+  well_formed <- function(out) {
+    parts <- Filter(Negate(is.null), if (is.list(out)) out else list(out))
+    all(vapply(parts, function(p) is.numeric(p) && all(is.finite(p) | is.na(p) & is.integer(p)), NA))
+  }
+  for (name in names(calls)) {
+    symbol <- get(paste0("C_", name), envir = asNamespace("ntk"))
+    args <- calls[[name]]
+    for (i in seq_along(args)) for (bad in bad_values) {
+      trial <- args
+      trial[i] <- list(bad)
+      # an R error is the expected outcome; a result only where the substitute
+      # happens to be valid (NULL for z, TRUE for a flag), and then well formed
+      out <- tryCatch(do.call(.Call, c(list(symbol), trial)), error = function(e) e)
+      total <- total + 1
+      if (inherits(out, "error")) errors <- errors + 1
+      else expect_true(well_formed(out), label = sprintf("%s argument %d", name, i))
+    }
+    expect_error(do.call(.Call, c(list(symbol), args[-1])), "arguments")   # wrong count
+  }
+  expect_gt(errors / total, 0.9)
+})

@@ -1,0 +1,75 @@
+# Seeded fuzzing of nt_kernel: random layer sequences (some invalid) and
+# random inputs (zero and repeated rows, scales from 1e-150 to 1e150, NA,
+# Inf). Every case ends in a clear R error or in finite, exactly symmetric
+# kernels that equal the same pairs computed as a cross kernel.
+random_activation <- function() {
+  switch(sample(6, 1), nt_relu(), nt_leaky_relu(runif(1, -1, 1)), nt_abs(), nt_erf(), nt_gelu(),
+         nt_identity())
+}
+random_dense <- function() {
+  w <- if (runif(1) < 0.03) -1 else runif(1, 0, 3)
+  nt_dense(abs(w), runif(1, 0, 1) * (runif(1) < 0.5), trainable = runif(1) < 0.8) |>
+    (\(layer) { if (w < 0) layer$w_var <- w; layer })()
+}
+random_fc_net <- function() {
+  layers <- list(random_dense())
+  for (i in seq_len(sample(0:5, 1))) layers <- c(layers, list(if (runif(1) < 0.5) random_activation() else random_dense()))
+  if (runif(1) < 0.03) layers <- c(layers, list(nt_flatten()))       # invalid on matrices
+  nt_serial(layers)
+}
+random_cnn <- function() {
+  layers <- list(nt_conv(sample(1:3, 1), runif(1, 0.5, 2), runif(1) * (runif(1) < 0.5),
+                         sample(c("same", "valid", "circular"), 1), stride = sample(1:2, 1)))
+  for (i in seq_len(sample(0:2, 1)))
+    layers <- c(layers, list(random_activation(), nt_conv(sample(1:3, 1), 2, padding = sample(c("same", "circular"), 1))))
+  if (runif(1) < 0.2) layers <- c(layers, list(nt_avg_pool(sample(1:2, 1))))
+  readout <- switch(sample(3, 1), nt_flatten(), nt_global_avg_pool(), nt_local_avg_pool(sample(0:2, 1)))
+  tail <- if (runif(1) < 0.05) list(nt_conv(1)) else list(random_activation(), nt_dense(2))  # some invalid
+  nt_serial(c(layers, list(random_activation(), readout), tail))
+}
+random_rows <- function(n, d) {
+  x <- matrix(rnorm(n * d), n, d) * 10^runif(1, -150, 150)
+  if (n > 1 && runif(1) < 0.3) x[2, ] <- x[1, ]                        # repeated row
+  if (runif(1) < 0.3) x[sample(n, 1), ] <- 0                           # zero row
+  if (runif(1) < 0.03) x[sample(length(x), 1)] <- sample(c(NA, Inf, -Inf, NaN), 1)
+  x
+}
+
+check_case <- function(net, x) {
+  res <- tryCatch(nt_kernel(net, x, what = c("ntk", "nngp"), threads = 1), error = function(e) e)
+  if (inherits(res, "error")) {
+    expect_true(nzchar(conditionMessage(res)))
+    return("error")
+  }
+  cross <- nt_kernel(net, x, x, what = c("ntk", "nngp"), threads = 2)
+  for (what in c("ntk", "nngp")) {
+    k <- res[[what]]@.Data
+    expect_true(all(is.finite(k)))
+    expect_identical(k, t(k))
+    scale <- max(abs(k), .Machine$double.xmin)
+    expect_lte(max(abs(k - cross[[what]]@.Data)), 1e-6 * scale)
+  }
+  "kernel"
+}
+
+test_that("random fully connected networks and inputs give errors or sound kernels", {
+  set.seed(20261128)
+  outcomes <- character(0)
+  for (case in 1:2000) {
+    n <- sample(1:5, 1); d <- sample(1:4, 1)
+    outcomes <- c(outcomes, check_case(random_fc_net(), random_rows(n, d)))
+  }
+  expect_gt(mean(outcomes == "kernel"), 0.7)
+  expect_gt(sum(outcomes == "error"), 20)
+})
+
+test_that("random convolutional networks and images give errors or sound kernels", {
+  set.seed(7)
+  outcomes <- character(0)
+  for (case in 1:400) {
+    n <- sample(1:3, 1); h <- sample(2:5, 1); w <- sample(2:5, 1); ch <- sample(1:2, 1)
+    x <- array(random_rows(n, h * w * ch), c(n, h, w, ch))
+    outcomes <- c(outcomes, check_case(random_cnn(), x))
+  }
+  expect_gt(mean(outcomes == "kernel"), 0.5)
+})
