@@ -1,6 +1,7 @@
 # make demo: install dependencies and the package, run the main job.
 # make test: install dependencies, build the tarball, R CMD check --as-cran it
-#            (which runs the testthat suite), fail on any ERROR or WARNING.
+#            (which runs the testthat suite), fail on any ERROR or WARNING; then
+#            the whole suite under ASAN + UBSAN and a subset under valgrind.
 PKG := ntk
 VERSION := $(shell sed -n 's/^Version: //p' DESCRIPTION)
 TARBALL := $(PKG)_$(VERSION).tar.gz
@@ -9,7 +10,7 @@ CHECK_ENV := _R_CHECK_CRAN_INCOMING_REMOTE_=false _R_CHECK_SYSTEM_CLOCK_=false
 # A fixed time zone: some Suggests (caret's dependencies) ask timedatectl otherwise.
 export TZ ?= UTC
 
-.PHONY: deps install demo test document clean
+.PHONY: deps install demo test check sanitize valgrind document clean
 
 deps:
 	bash tools/install-deps.sh
@@ -23,12 +24,19 @@ install: deps
 demo: install
 	Rscript inst/scripts/main.R
 
-$(TARBALL): deps
-	R CMD build .
+test: check sanitize valgrind
 
-test: $(TARBALL)
+check: deps
+	rm -f $(TARBALL)
+	R CMD build .
 	$(CHECK_ENV) R CMD check --as-cran --no-manual $(TARBALL); status=$$?; \
 	  bash tools/check-summary.sh $(PKG).Rcheck $$status
+
+sanitize: deps
+	bash tools/sanitize.sh
+
+valgrind: deps
+	bash tools/valgrind.sh
 
 clean:
 	rm -rf $(PKG).Rcheck $(PKG)_*.tar.gz src/*.o src/*.so

@@ -141,7 +141,7 @@ SEXP ntk_fc_kernel(SEXP x, SEXP z, SEXP ops_int, SEXP ops_dbl, SEXP tables,
 
   double cost = plan_cost(&plan);
   double total = sym ? 0.5 * (double) n * (n + 1) : (double) n * m;
-  double block_pairs = 2e7 * nth / cost;
+  double block_pairs = 1e7 * nth / cost;   /* about 0.1 s per block */
   nt_progress bar;
   nt_progress_start(&bar, show, total);
   R_xlen_t bad = 0;
