@@ -19,10 +19,11 @@
 #' each (`depth`, `fixed`) once and predicts every `diag_reg` from the same
 #' kernels and one eigendecomposition.
 #'
-#' Kernels are not recomputed across candidates that share the training data
-#' and (`depth`, `fixed`): the models keep the last few training kernels.
-#' caret's `loop` cannot share one SVM fit across `C` values (each `C` is a
-#' new optimisation), so for the SVM this cache is what saves the work.
+#' Kernels are computed once per training fold: the first candidate computes
+#' every `K[depth][fixed]` up to depth 5 in one pass ([nt_fc_family()]) and
+#' the models keep the last two families. caret's `loop` cannot share one SVM
+#' fit across `C` values (each `C` is a new optimisation), so for the SVM this
+#' cache is what saves the work.
 #'
 #' @param activation,w_var,b_var Passed to [nt_fc()].
 #' @return A list for caret's `method` argument.
@@ -58,7 +59,7 @@ nt_caret_svm <- function(activation = "relu", w_var = 2, b_var = 0) {
     fit = function(x, y, wts, param, lev, last, weights, classProbs, ...) {
       x <- as_input_matrix(x, "x")
       net <- make_net(param)
-      k <- cached_kernel(net, x)
+      k <- cached_family_kernel(x, param$depth, param$fixed, activation, w_var, b_var)
       classification <- is.factor(y)
       model <- kernlab::ksvm(kernlab::as.kernelMatrix(k), y, kernel = "matrix",
                              type = if (classification) "C-svc" else "eps-svr",
@@ -115,7 +116,7 @@ nt_caret_krr <- function(activation = "relu", w_var = 2, b_var = 0) {
     fit = function(x, y, wts, param, lev, last, weights, classProbs, ...) {
       x <- as_input_matrix(x, "x")
       net <- make_net(param)
-      k <- cached_kernel(net, x)
+      k <- cached_family_kernel(x, param$depth, param$fixed, activation, w_var, b_var)
       targets <- encode_response(y, nrow(x))
       eig <- eigen(k, symmetric = TRUE)
       list(x = x, net = net, eig = eig, targets = targets, diag_reg = param$diag_reg, lev = lev)
@@ -176,16 +177,21 @@ caret_grid <- function(len, search, third_values, third_name) {
   grid
 }
 
-# The last few training kernels, keyed by network and input data, so that
-# candidates differing only in C or the ridge (and repeated fits on the same
-# fold) reuse them.
+# The kernel families of the last few training sets: every (depth, fixed)
+# of nt_fc up to depth 5 comes from one pass (nt_fc_family), so the whole
+# grid costs one kernel computation per fold.
 .kernel_cache <- new.env(parent = emptyenv())
 
-cached_kernel <- function(net, x) {
+cached_family_kernel <- function(x, depth, fixed, activation, w_var, b_var) {
+  key <- list(activation = activation, w_var = w_var, b_var = b_var)
   entries <- .kernel_cache$entries %||% list()
   for (e in entries)
-    if (identical(e$net, net) && identical(e$x, x)) return(e$k)
-  k <- nt_kernel(net, x, progress = FALSE)@.Data
-  .kernel_cache$entries <- c(list(list(net = net, x = x, k = k)), utils::head(entries, 3L))
-  k
+    if (identical(e$key, key) && e$depth >= depth && identical(e$x, x))
+      return(nt_family_kernel(e$family, depth, fixed)@.Data)
+  top <- max(5L, depth)
+  family <- nt_fc_family(x, max_depth = top, activation = activation, w_var = w_var,
+                         b_var = b_var, progress = FALSE)
+  .kernel_cache$entries <- c(list(list(key = key, x = x, depth = top, family = family)),
+                             utils::head(entries, 1L))
+  nt_family_kernel(family, depth, fixed)@.Data
 }

@@ -187,7 +187,11 @@ setMethod("ksvm", "ntKernelMatrix", function(x, ...) {
   do.call(kernlab::ksvm, c(list(methods::new("kernelMatrix", x@.Data)), args))
 })
 
-as_nt_kernel_matrix <- function(k) methods::new("ntKernelMatrix", k)
+# The class set in place: methods::new() would copy an n x m matrix.
+as_nt_kernel_matrix <- function(k) {
+  class(k) <- structure("ntKernelMatrix", package = "ntk")
+  asS4(k)
+}
 
 #' Predict from a ksvm trained on a precomputed kernel
 #'

@@ -83,16 +83,128 @@ static void mirror_upper(double *a, int n, int nth)
   (void) nth;
 }
 
+/* The Gram matrix of columns [j0, j1): rows 0..j1-1 (upper triangle) when
+   z is x, all rows otherwise; BLAS on a column chunk, so that threads share
+   the Gram work and each chunk is still in cache when its pairs run. */
+static void gram_chunk(const double *x, const double *z, int n, int m, int d, int sym,
+                       int j0, int j1, const double *s0x, double *gram)
+{
+  int rows = sym ? j1 : n, cols = j1 - j0, ldz = sym ? n : m;
+  double alpha = 1.0 / d, beta = 0.0;
+  F77_CALL(dgemm)("N", "T", &rows, &cols, &d, &alpha, x, &n, (sym ? x : z) + j0, &ldz,
+                  &beta, gram + (size_t) n * j0, &n FCONE FCONE);
+  (void) m;
+  if (sym)   /* the diagonal exactly as the self variances, so rho = 1 there */
+    for (int j = j0; j < j1; j++) gram[j + (size_t) n * j] = s0x[j];
+}
+
+/* Runs chunk(ctx, j0, j1) over column chunks of an n x m kernel on nth
+   threads, in blocks of about 0.1 s with the progress bar and interrupt
+   checks in between.  Returns the count of non-finite entries. */
+typedef R_xlen_t (*fc_chunk_fn)(void *ctx, int j0, int j1);
+
+static R_xlen_t fc_drive(void *ctx, fc_chunk_fn chunk, int n, int m, int sym, int nth,
+                         double cost, int show)
+{
+  const int width = 32;
+  double total = sym ? 0.5 * (double) n * (n + 1) : (double) n * m;
+  double block_pairs = 1e7 * nth / cost;
+  nt_progress bar;
+  nt_progress_start(&bar, show, total);
+  R_xlen_t bad = 0;
+  for (int c0 = 0; c0 < m; ) {
+    int c1 = c0;
+    double pairs = 0;
+    while (c1 < m && (c1 == c0 || pairs < block_pairs)) {
+      int e = c1 + width < m ? c1 + width : m;
+      pairs += sym ? 0.5 * ((double) e * (e + 1) - (double) c1 * (c1 + 1)) : (double) n * (e - c1);
+      c1 = e;
+    }
+    int nchunks = (c1 - c0 + width - 1) / width;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nth) schedule(dynamic, 1) reduction(+:bad)
+#endif
+    for (int c = 0; c < nchunks; c++) {
+      int j0 = c0 + c * width, j1 = j0 + width < c1 ? j0 + width : c1;
+      bad += chunk(ctx, j0, j1);
+    }
+    (void) nth;
+    nt_progress_step(&bar, pairs);
+    c0 = c1;
+  }
+  nt_progress_end(&bar);
+  return bad;
+}
+
+typedef struct {
+  const nt_plan *plan;
+  const double *x, *z, *s0x, *selfx, *selfz;
+  size_t stride;
+  int n, m, d, sym;
+  double *gram, *out_k, *out_t;
+} fc_job;
+
+static R_xlen_t kernel_chunk(void *vctx, int j0, int j1)
+{
+  fc_job *job = (fc_job *) vctx;
+  gram_chunk(job->x, job->z, job->n, job->m, job->d, job->sym, j0, j1, job->s0x, job->gram);
+  R_xlen_t bad = 0;
+  for (int j = j0; j < j1; j++) {
+    int rows = job->sym ? j + 1 : job->n;
+    const double *sz = job->selfz + job->stride * j;
+    for (int i = 0; i < rows; i++) {
+      size_t idx = i + (size_t) job->n * j;
+      double k, t;
+      fc_pair(job->plan, job->gram[idx], job->selfx + job->stride * i, sz, &k, &t);
+      if (job->out_k) job->out_k[idx] = k;
+      if (job->out_t) job->out_t[idx] = t;
+      bad += !R_FINITE(k) || !R_FINITE(t);
+    }
+  }
+  return bad;
+}
+
+/* Checks shared by the kernel and family entry points; fills the inputs'
+   self variances. */
+static void fc_inputs(SEXP x, SEXP z, const nt_plan *plan, int nth, fc_job *job)
+{
+  nt_check_real_matrix(x, "x");
+  job->sym = Rf_isNull(z);
+  if (!job->sym) nt_check_real_matrix(z, "z");
+  job->n = Rf_nrows(x); job->d = Rf_ncols(x); job->m = job->sym ? job->n : Rf_nrows(z);
+  if (!job->sym && Rf_ncols(z) != job->d) Rf_error("'z' must have as many columns as 'x'");
+  nt_check_finite(REAL(x), XLENGTH(x), "x");
+  if (!job->sym) nt_check_finite(REAL(z), XLENGTH(z), "z");
+  for (int l = 0; l < plan->nops; l++) {
+    if (plan->ops[l].code == NT_OP_TABLE && plan->ops[l].table == NULL)
+      Rf_error("activation table of layer %d is missing", l + 1);
+    if (plan->ops[l].code >= NT_OP_CONV)
+      Rf_error("layer %d is spatial; matrix inputs take dense layers and activations", l + 1);
+  }
+  job->plan = plan;
+  job->x = REAL(x);
+  job->z = job->sym ? NULL : REAL(z);
+  job->stride = plan->nact > 0 ? NT_SELF * (size_t) plan->nact : 1;
+  double *s0x = (double *) R_alloc(job->n, sizeof(double));
+  double *selfx = (double *) R_alloc(job->stride * job->n, sizeof(double));
+  row_norms(job->x, job->n, job->d, s0x);
+  if (fc_self_all(plan, s0x, job->n, selfx, job->stride, nth))
+    Rf_error("an activation table is too narrow for 'x'; this is a bug in ntk");
+  job->s0x = s0x;
+  job->selfx = job->selfz = selfx;
+  if (!job->sym) {
+    double *s0z = (double *) R_alloc(job->m, sizeof(double));
+    double *selfz = (double *) R_alloc(job->stride * job->m, sizeof(double));
+    row_norms(job->z, job->m, job->d, s0z);
+    if (fc_self_all(plan, s0z, job->m, selfz, job->stride, nth))
+      Rf_error("an activation table is too narrow for 'z'; this is a bug in ntk");
+    job->selfz = selfz;
+  }
+}
+
 SEXP ntk_fc_kernel(SEXP x, SEXP z, SEXP ops_int, SEXP ops_dbl, SEXP tables,
                    SEXP what, SEXP threads, SEXP progress)
 {
-  nt_check_real_matrix(x, "x");
-  int sym = Rf_isNull(z);
-  if (!sym) nt_check_real_matrix(z, "z");
-  int n = Rf_nrows(x), d = Rf_ncols(x), m = sym ? n : Rf_nrows(z);
-  if (!sym && Rf_ncols(z) != d) Rf_error("'z' must have as many columns as 'x'");
-  nt_check_finite(REAL(x), XLENGTH(x), "x");
-  if (!sym) nt_check_finite(REAL(z), XLENGTH(z), "z");
   if (TYPEOF(what) != LGLSXP || XLENGTH(what) != 2)
     Rf_error("'what' must be a logical vector (ntk, nngp)");
   int want_ntk = LOGICAL(what)[0] == 1, want_nngp = LOGICAL(what)[1] == 1;
@@ -101,84 +213,23 @@ SEXP ntk_fc_kernel(SEXP x, SEXP z, SEXP ops_int, SEXP ops_dbl, SEXP tables,
   int show = nt_check_flag(progress, "progress");
   nt_plan plan;
   nt_plan_read(ops_int, ops_dbl, tables, &plan);
-  for (int l = 0; l < plan.nops; l++) {
-    if (plan.ops[l].code == NT_OP_TABLE && plan.ops[l].table == NULL)
-      Rf_error("activation table of layer %d is missing", l + 1);
-    if (plan.ops[l].code >= NT_OP_CONV)
-      Rf_error("layer %d is spatial; matrix inputs take dense layers and activations", l + 1);
-  }
+  fc_job job;
+  fc_inputs(x, z, &plan, nth, &job);
+  int n = job.n, m = job.m;
   nt_check_alloc(n, m, want_ntk + want_nngp, "the kernel matrix");
-
   SEXP k_ntk = PROTECT(want_ntk ? Rf_allocMatrix(REALSXP, n, m) : R_NilValue);
   SEXP k_nngp = PROTECT(want_nngp ? Rf_allocMatrix(REALSXP, n, m) : R_NilValue);
-  double *out_t = want_ntk ? REAL(k_ntk) : NULL;
-  double *out_k = want_nngp ? REAL(k_nngp) : NULL;
-  double *gram = want_nngp ? out_k : out_t;
-
-  double alpha = 1.0 / d, beta = 0.0;
-  if (sym)
-    F77_CALL(dsyrk)("U", "N", &n, &d, &alpha, REAL(x), &n, &beta, gram, &n FCONE FCONE);
-  else
-    F77_CALL(dgemm)("N", "T", &n, &m, &d, &alpha, REAL(x), &n, REAL(z), &m,
-                    &beta, gram, &n FCONE FCONE);
-
-  size_t stride = plan.nact > 0 ? NT_SELF * (size_t) plan.nact : 1;
-  double *s0x = (double *) R_alloc(n, sizeof(double));
-  double *selfx = (double *) R_alloc(stride * n, sizeof(double));
-  double *selfz = selfx;
-  if (sym) {
-    for (int i = 0; i < n; i++) s0x[i] = gram[i + (size_t) n * i];
-  } else {
-    row_norms(REAL(x), n, d, s0x);
-    double *s0z = (double *) R_alloc(m, sizeof(double));
-    selfz = (double *) R_alloc(stride * m, sizeof(double));
-    row_norms(REAL(z), m, d, s0z);
-    if (fc_self_all(&plan, s0z, m, selfz, stride, nth))
-      Rf_error("an activation table is too narrow for 'z'; this is a bug in ntk");
-  }
-  if (fc_self_all(&plan, s0x, n, selfx, stride, nth))
-    Rf_error("an activation table is too narrow for 'x'; this is a bug in ntk");
-
-  double cost = plan_cost(&plan);
-  double total = sym ? 0.5 * (double) n * (n + 1) : (double) n * m;
-  double block_pairs = 1e7 * nth / cost;   /* about 0.1 s per block */
-  nt_progress bar;
-  nt_progress_start(&bar, show, total);
-  R_xlen_t bad = 0;
-  for (int j0 = 0; j0 < m; ) {
-    int j1 = j0;
-    double pairs = 0;
-    while (j1 < m && (j1 == j0 || pairs < block_pairs)) {
-      pairs += sym ? j1 + 1 : n;
-      j1++;
-    }
-#ifdef _OPENMP
-#pragma omp parallel for num_threads(nth) schedule(dynamic, 1) reduction(+:bad)
-#endif
-    for (int j = j0; j < j1; j++) {
-      int rows = sym ? j + 1 : n;
-      const double *sz = selfz + stride * j;
-      for (int i = 0; i < rows; i++) {
-        size_t idx = i + (size_t) n * j;
-        double k, t;
-        fc_pair(&plan, gram[idx], selfx + stride * i, sz, &k, &t);
-        if (out_k) out_k[idx] = k;
-        if (out_t) out_t[idx] = t;
-        bad += !R_FINITE(k) || !R_FINITE(t);
-      }
-    }
-    nt_progress_step(&bar, pairs);
-    j0 = j1;
-  }
-  nt_progress_end(&bar);
+  job.out_t = want_ntk ? REAL(k_ntk) : NULL;
+  job.out_k = want_nngp ? REAL(k_nngp) : NULL;
+  job.gram = want_nngp ? job.out_k : job.out_t;   /* the Gram is overwritten in place */
+  R_xlen_t bad = fc_drive(&job, kernel_chunk, n, m, job.sym, nth, plan_cost(&plan), show);
   if (bad > 0)
     Rf_error("%.0f kernel entries overflowed the double range; rescale 'x' or lower the variances",
              (double) bad);
-  if (sym) {
-    if (out_k) mirror_upper(out_k, n, nth);
-    if (out_t) mirror_upper(out_t, n, nth);
+  if (job.sym) {
+    if (job.out_k) mirror_upper(job.out_k, n, nth);
+    if (job.out_t) mirror_upper(job.out_t, n, nth);
   }
-
   SEXP res = PROTECT(Rf_allocVector(VECSXP, 2));
   SET_VECTOR_ELT(res, 0, k_ntk);
   SET_VECTOR_ELT(res, 1, k_nngp);
@@ -247,6 +298,122 @@ SEXP ntk_act_dual(SEXP ops_int, SEXP ops_dbl, SEXP tables, SEXP s1, SEXP s2, SEX
   SEXP res = PROTECT(Rf_allocVector(VECSXP, 2));
   SET_VECTOR_ELT(res, 0, k);
   SET_VECTOR_ELT(res, 1, kdot);
+  UNPROTECT(3);
+  return res;
+}
+
+/* ---- every K[dep][fix] of a fully connected network in one pass ----------
+
+   For nt_fc(L, ...) -- dense, then L times [activation, dense] -- the
+   networks nt_fc(dep, fixed = fix) for dep <= L share the first 2 dep + 1
+   layers, so one recursion per pair gives all of them: with K_h the NNGP
+   after dense layer h and m_h = w_h * E[phi'(u) phi'(v)] of the activation
+   before it, NTK(dep, fix) = sum_{h = fix..dep} K_h prod_{g = h+1..dep} m_g. */
+typedef struct {
+  fc_job job;
+  int depth;
+  double **ntk, **nngp;      /* (depth+1)(depth+2)/2 by (dep, fix); depth+1 */
+} family_job;
+
+static R_xlen_t family_chunk(void *vctx, int j0, int j1)
+{
+  family_job *fj = (family_job *) vctx;
+  fc_job *job = &fj->job;
+  int L = fj->depth;
+  double ks[NT_MAX_FAMILY + 1], ms[NT_MAX_FAMILY + 1], run[NT_MAX_FAMILY + 1];
+  gram_chunk(job->x, job->z, job->n, job->m, job->d, job->sym, j0, j1, job->s0x, job->gram);
+  R_xlen_t bad = 0;
+  for (int j = j0; j < j1; j++) {
+    int rows = job->sym ? j + 1 : job->n;
+    const double *sz = job->selfz + job->stride * j;
+    for (int i = 0; i < rows; i++) {
+      size_t idx = i + (size_t) job->n * j;
+      const double *sx = job->selfx + job->stride * i;
+      double k = job->gram[idx], kd = 1;
+      int h = 0, a = 0;
+      for (int l = 0; l < job->plan->nops; l++) {
+        const nt_op *op = job->plan->ops + l;
+        if (op->code == NT_OP_DENSE) {
+          k = op->p1 * k + op->p2;
+          ks[h] = k;
+          ms[h] = op->p1 * kd;
+          h++;
+        } else {
+          double kk;
+          if (op->code == NT_OP_ABRELU)
+            nt_abrelu_dual(op->p1, op->p2, sx[NT_SELF * a + 1], sz[NT_SELF * a + 1],
+                           sx[NT_SELF * a + 2], sz[NT_SELF * a + 2], k, &kk, &kd);
+          else
+            nt_act_pair(op, sx[NT_SELF * a], sz[NT_SELF * a], sx[NT_SELF * a + 1],
+                        sz[NT_SELF * a + 1], k, &kk, &kd);
+          k = kk;
+          a++;
+        }
+      }
+      for (int dep = 0; dep <= L; dep++) {
+        fj->nngp[dep][idx] = ks[dep];
+        bad += !R_FINITE(ks[dep]);
+      }
+      for (int fix = 0; fix <= L; fix++) run[fix] = 0;
+      int at = 0;
+      for (int dep = 0; dep <= L; dep++) {
+        for (int fix = 0; fix <= dep; fix++) {
+          run[fix] = (dep > 0 ? run[fix] * ms[dep] : 0) + (dep >= fix ? ks[dep] : 0);
+          fj->ntk[at + fix][idx] = run[fix];
+          bad += !R_FINITE(run[fix]);
+        }
+        /* frozen-from-above runs start later: fix > dep stays 0 */
+        at += dep + 1;
+      }
+    }
+  }
+  return bad;
+}
+
+SEXP ntk_fc_family(SEXP x, SEXP z, SEXP ops_int, SEXP ops_dbl, SEXP tables, SEXP threads,
+                   SEXP progress)
+{
+  int nth = nt_threads_clamp(nt_check_int_scalar(threads, "threads", 1, 1024));
+  int show = nt_check_flag(progress, "progress");
+  nt_plan plan;
+  nt_plan_read(ops_int, ops_dbl, tables, &plan);
+  if (plan.nops % 2 != 1) Rf_error("the family needs dense, then [activation, dense] layers");
+  for (int l = 0; l < plan.nops; l++)
+    if ((l % 2 == 0) != (plan.ops[l].code == NT_OP_DENSE) || (l % 2 == 1 && !nt_is_activation(plan.ops[l].code)))
+      Rf_error("the family needs dense, then [activation, dense] layers");
+  int L = plan.nops / 2;
+  if (L > NT_MAX_FAMILY) Rf_error("the family's depth must be at most %d", NT_MAX_FAMILY);
+  family_job fj;
+  fj.depth = L;
+  fc_inputs(x, z, &plan, nth, &fj.job);
+  int n = fj.job.n, m = fj.job.m, nk = (L + 1) * (L + 2) / 2;
+  nt_check_alloc(n, m, nk + L + 1, "the family of kernel matrices");
+  SEXP ntk = PROTECT(Rf_allocVector(VECSXP, nk));
+  SEXP nngp = PROTECT(Rf_allocVector(VECSXP, L + 1));
+  fj.ntk = (double **) R_alloc(nk, sizeof(double *));
+  fj.nngp = (double **) R_alloc(L + 1, sizeof(double *));
+  for (int i = 0; i < nk; i++) {
+    SET_VECTOR_ELT(ntk, i, Rf_allocMatrix(REALSXP, n, m));
+    fj.ntk[i] = REAL(VECTOR_ELT(ntk, i));
+  }
+  for (int i = 0; i <= L; i++) {
+    SET_VECTOR_ELT(nngp, i, Rf_allocMatrix(REALSXP, n, m));
+    fj.nngp[i] = REAL(VECTOR_ELT(nngp, i));
+  }
+  fj.job.gram = fj.nngp[0];     /* K_0 = w_0 K0 + b_0 overwrites it in place */
+  fj.job.out_k = fj.job.out_t = NULL;
+  R_xlen_t bad = fc_drive(&fj, family_chunk, n, m, fj.job.sym, nth,
+                          plan_cost(&plan) + nk, show);
+  if (bad > 0)
+    Rf_error("%.0f kernel entries overflowed the double range; rescale 'x' or lower the variances",
+             (double) bad);
+  if (fj.job.sym) {
+    for (int i = 0; i < nk; i++) mirror_upper(fj.ntk[i], n, nth);
+    for (int i = 0; i <= L; i++) mirror_upper(fj.nngp[i], n, nth);
+  }
+  SEXP res = PROTECT(Rf_allocVector(VECSXP, 2));
+  SET_VECTOR_ELT(res, 0, ntk);
+  SET_VECTOR_ELT(res, 1, nngp);
   UNPROTECT(3);
   return res;
 }

@@ -5,6 +5,7 @@
 SEXP ntk_fc_kernel(SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP);
 SEXP ntk_fc_self(SEXP, SEXP, SEXP, SEXP);
 SEXP ntk_omp_info(void);
+SEXP ntk_fc_family(SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP);
 SEXP ntk_empirical(SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP);
 SEXP ntk_train(SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP);
 SEXP ntk_conv_kernel(SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP);
@@ -15,6 +16,7 @@ static const R_CallMethodDef call_methods[] = {
   {"ntk_fc_kernel", (DL_FUNC) &ntk_fc_kernel, 8},
   {"ntk_fc_self", (DL_FUNC) &ntk_fc_self, 4},
   {"ntk_omp_info", (DL_FUNC) &ntk_omp_info, 0},
+  {"ntk_fc_family", (DL_FUNC) &ntk_fc_family, 7},
   {"ntk_empirical", (DL_FUNC) &ntk_empirical, 8},
   {"ntk_train", (DL_FUNC) &ntk_train, 13},
   {"ntk_conv_kernel", (DL_FUNC) &ntk_conv_kernel, 11},

@@ -12,6 +12,7 @@ valid_calls <- function() {
   list(
     ntk_fc_kernel = list(x, NULL, fc$ints, fc$dbls, list(), c(TRUE, TRUE), 1L, FALSE),
     ntk_fc_self = list(c(1, 2), fc$ints, fc$dbls, list()),
+    ntk_fc_family = list(x, NULL, fc$ints, fc$dbls, list(), 1L, FALSE),
     ntk_conv_kernel = list(img, NULL, sp$ints, sp$dbls, sp$geom, sp$band, FALSE, list(),
                            c(TRUE, FALSE), 1L, FALSE),
     ntk_conv_self = list(img, spg$ints, spg$dbls, spg$geom, spg$band, TRUE, list()),
