@@ -39,8 +39,8 @@ test_that("every registered routine turns wrong arguments into R errors", {
   expect_setequal(setdiff(names(routines), "ntk_omp_info"), names(calls))
   errors <- 0; total <- 0
   well_formed <- function(out) {
-    parts <- Filter(Negate(is.null), if (is.list(out)) out else list(out))
-    all(vapply(parts, function(p) is.numeric(p) && all(is.finite(p) | is.na(p) & is.integer(p)), NA))
+    all(rapply(list(out), function(p) is.numeric(p) && all(is.finite(p) | is.na(p) & is.integer(p)),
+               how = "unlist"))
   }
   for (name in names(calls)) {
     symbol <- get(paste0("C_", name), envir = asNamespace("ntk"))
