@@ -34,6 +34,16 @@ int nt_check_flag(SEXP x, const char *name)
   return LOGICAL(x)[0];
 }
 
+/* The 'what' flags (ntk, nngp) of the kernel entry points. */
+void nt_check_what(SEXP what, int *want_ntk, int *want_nngp)
+{
+  if (TYPEOF(what) != LGLSXP || XLENGTH(what) != 2)
+    Rf_error("'what' must be a logical vector (ntk, nngp)");
+  *want_ntk = LOGICAL(what)[0] == 1;
+  *want_nngp = LOGICAL(what)[1] == 1;
+  if (!*want_ntk && !*want_nngp) Rf_error("'what' must ask for at least one kernel");
+}
+
 /* Physical memory in bytes, or 0 where the system does not say. */
 static double physical_memory(void)
 {

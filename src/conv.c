@@ -615,10 +615,8 @@ SEXP ntk_conv_kernel(SEXP x, SEXP z, SEXP ops_int, SEXP ops_dbl, SEXP geom, SEXP
   const double *xd = image_data(x, &n, &sp, "x");
   const double *zd = sym ? xd : image_data(z, &m, &sp, "z");
   if (sym) m = n;
-  if (TYPEOF(what) != LGLSXP || XLENGTH(what) != 2)
-    Rf_error("'what' must be a logical vector (ntk, nngp)");
-  int want_ntk = LOGICAL(what)[0] == 1, want_nngp = LOGICAL(what)[1] == 1;
-  if (!want_ntk && !want_nngp) Rf_error("'what' must ask for at least one kernel");
+  int want_ntk, want_nngp;
+  nt_check_what(what, &want_ntk, &want_nngp);
   int nth = nt_threads_clamp(nt_check_int_scalar(threads, "threads", 1, 1024));
   int show = nt_check_flag(progress, "progress");
   for (int l = 0; l < sp.plan.nops; l++)

@@ -28,14 +28,8 @@ static inline void fc_pair(const nt_plan *plan, double k, const double *sx,
       k = op->p1 * k + op->p2;
       t = op->p1 * t + (op->trainable ? k : 0.0);
     } else {
-      double kk, kd;
-      if (op->code == NT_OP_ABRELU)
-        nt_abrelu_dual(op->p1, op->p2, sx[NT_SELF * j + 1], sz[NT_SELF * j + 1],
-                       sx[NT_SELF * j + 2], sz[NT_SELF * j + 2], k, &kk, &kd);
-      else
-        nt_act_pair(op, sx[NT_SELF * j], sz[NT_SELF * j], sx[NT_SELF * j + 1],
-                    sz[NT_SELF * j + 1], k, &kk, &kd);
-      k = kk;
+      double kd;
+      k = nt_act_self(op, sx + NT_SELF * j, sz + NT_SELF * j, k, &kd);
       t *= kd;
       j++;
     }
@@ -205,10 +199,8 @@ static void fc_inputs(SEXP x, SEXP z, const nt_plan *plan, int nth, fc_job *job)
 SEXP ntk_fc_kernel(SEXP x, SEXP z, SEXP ops_int, SEXP ops_dbl, SEXP tables,
                    SEXP what, SEXP threads, SEXP progress)
 {
-  if (TYPEOF(what) != LGLSXP || XLENGTH(what) != 2)
-    Rf_error("'what' must be a logical vector (ntk, nngp)");
-  int want_ntk = LOGICAL(what)[0] == 1, want_nngp = LOGICAL(what)[1] == 1;
-  if (!want_ntk && !want_nngp) Rf_error("'what' must ask for at least one kernel");
+  int want_ntk, want_nngp;
+  nt_check_what(what, &want_ntk, &want_nngp);
   int nth = nt_threads_clamp(nt_check_int_scalar(threads, "threads", 1, 1024));
   int show = nt_check_flag(progress, "progress");
   nt_plan plan;
@@ -339,14 +331,7 @@ static R_xlen_t family_chunk(void *vctx, int j0, int j1)
           ms[h] = op->p1 * kd;
           h++;
         } else {
-          double kk;
-          if (op->code == NT_OP_ABRELU)
-            nt_abrelu_dual(op->p1, op->p2, sx[NT_SELF * a + 1], sz[NT_SELF * a + 1],
-                           sx[NT_SELF * a + 2], sz[NT_SELF * a + 2], k, &kk, &kd);
-          else
-            nt_act_pair(op, sx[NT_SELF * a], sz[NT_SELF * a], sx[NT_SELF * a + 1],
-                        sz[NT_SELF * a + 1], k, &kk, &kd);
-          k = kk;
+          k = nt_act_self(op, sx + NT_SELF * a, sz + NT_SELF * a, k, &kd);
           a++;
         }
       }

@@ -102,6 +102,19 @@ static inline void nt_abrelu_dual(double a, double b, double r1, double r2, doub
    (u, v) ~ N(0, [[s1, c], [c, s2]]); r1 = sqrt(s1), r2 = sqrt(s2). */
 void nt_act_pair(const nt_op *op, double s1, double s2, double r1, double r2,
                  double c, double *k, double *kdot);
+/* The activation op on a pair whose self records (s, sqrt s, 1 / sqrt s)
+   are sx and sz: returns E[phi phi], stores E[phi' phi'] in kdot. */
+static inline double nt_act_self(const nt_op *op, const double *sx, const double *sz,
+                                 double c, double *kdot)
+{
+  double k;
+  if (op->code == NT_OP_ABRELU)
+    nt_abrelu_dual(op->p1, op->p2, sx[1], sz[1], sx[2], sz[2], c, &k, kdot);
+  else
+    nt_act_pair(op, sx[0], sz[0], sx[1], sz[1], c, &k, kdot);
+  return k;
+}
+
 /* Largest |argument| at which the table of op is read for variance s. */
 double nt_table_reach(const nt_table *t, double s);
 
@@ -126,6 +139,7 @@ void nt_check_finite(const double *x, R_xlen_t n, const char *name);
 int nt_check_int_scalar(SEXP x, const char *name, int lo, int hi);
 int nt_check_flag(SEXP x, const char *name);
 void nt_check_alloc(double n, double m, double copies, const char *what);
+void nt_check_what(SEXP what, int *want_ntk, int *want_nngp);
 
 /* threads.c */
 int nt_threads_clamp(int requested);
