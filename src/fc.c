@@ -5,6 +5,7 @@
    No n x m temporary per layer; for z = NULL only the upper triangle is
    computed and then mirrored, so the result is exactly symmetric. */
 #include "ntk.h"
+#include <string.h>
 
 /* Work units per pair, so that a block of pairs takes about 0.1 s. */
 static double plan_cost(const nt_plan *plan)
@@ -15,27 +16,6 @@ static double plan_cost(const nt_plan *plan)
     cost += op->code == NT_OP_TABLE ? 8.0 * op->table->nrad * op->table->nang : 4;
   }
   return cost;
-}
-
-static inline void fc_pair(const nt_plan *plan, double k, const double *sx,
-                           const double *sz, double *k_out, double *t_out)
-{
-  double t = 0;
-  int j = 0;
-  for (int l = 0; l < plan->nops; l++) {
-    const nt_op *op = plan->ops + l;
-    if (op->code == NT_OP_DENSE) {
-      k = op->p1 * k + op->p2;
-      t = op->p1 * t + (op->trainable ? k : 0.0);
-    } else {
-      double kd;
-      k = nt_act_self(op, sx + NT_SELF * j, sz + NT_SELF * j, k, &kd);
-      t *= kd;
-      j++;
-    }
-  }
-  *k_out = k;
-  *t_out = t;
 }
 
 /* Self variances of each input (rows of a) at every activation.  s0 holds
@@ -136,23 +116,59 @@ typedef struct {
   size_t stride;
   int n, m, d, sym;
   double *gram, *out_k, *out_t;
+  double *planes;            /* per activation: sqrt(s) then 1 / sqrt(s) of the rows */
+  double *work;              /* per thread: two columns */
 } fc_job;
 
+/* The recursion runs layer by layer down a column of pairs (one z input
+   against its rows), so that the ReLU duals form plain loops
+   (nt_abrelu_column, src/relu_column.c) that the compiler vectorises. */
 static R_xlen_t kernel_chunk(void *vctx, int j0, int j1)
 {
   fc_job *job = (fc_job *) vctx;
   gram_chunk(job->x, job->z, job->n, job->m, job->d, job->sym, j0, j1, job->s0x, job->gram);
+  int n = job->n, tid = 0;
+#ifdef _OPENMP
+  tid = omp_get_thread_num();
+#endif
+  double *kb = job->work + (size_t) 2 * n * tid, *tb = kb + n;
   R_xlen_t bad = 0;
   for (int j = j0; j < j1; j++) {
-    int rows = job->sym ? j + 1 : job->n;
+    int rows = job->sym ? j + 1 : n;
     const double *sz = job->selfz + job->stride * j;
+    memcpy(kb, job->gram + (size_t) n * j, rows * sizeof(double));
+    memset(tb, 0, rows * sizeof(double));
+    int a = 0;
+    for (int l = 0; l < job->plan->nops; l++) {
+      const nt_op *op = job->plan->ops + l;
+      if (op->code == NT_OP_DENSE) {
+        double w = op->p1, bias = op->p2, keep = op->trainable ? 1.0 : 0.0;
+        for (int i = 0; i < rows; i++) {
+          double kk = w * kb[i] + bias;
+          kb[i] = kk;
+          tb[i] = w * tb[i] + keep * kk;
+        }
+        continue;
+      }
+      if (op->code == NT_OP_ABRELU) {
+        const double *plane = job->planes + (size_t) 2 * n * a;
+        nt_abrelu_column(op->p1, op->p2, plane, plane + n, sz[NT_SELF * a + 1],
+                         sz[NT_SELF * a + 2], kb, tb, rows);
+      } else {
+        for (int i = 0; i < rows; i++) {
+          double kd;
+          kb[i] = nt_act_self(op, job->selfx + job->stride * i + NT_SELF * a, sz + NT_SELF * a,
+                              kb[i], &kd);
+          tb[i] *= kd;
+        }
+      }
+      a++;
+    }
     for (int i = 0; i < rows; i++) {
-      size_t idx = i + (size_t) job->n * j;
-      double k, t;
-      fc_pair(job->plan, job->gram[idx], job->selfx + job->stride * i, sz, &k, &t);
-      if (job->out_k) job->out_k[idx] = k;
-      if (job->out_t) job->out_t[idx] = t;
-      bad += !R_FINITE(k) || !R_FINITE(t);
+      size_t idx = i + (size_t) n * j;
+      if (job->out_k) job->out_k[idx] = kb[i];
+      if (job->out_t) job->out_t[idx] = tb[i];
+      bad += !R_FINITE(kb[i]) || !R_FINITE(tb[i]);
     }
   }
   return bad;
@@ -209,6 +225,13 @@ SEXP ntk_fc_kernel(SEXP x, SEXP z, SEXP ops_int, SEXP ops_dbl, SEXP tables,
   fc_inputs(x, z, &plan, nth, &job);
   int n = job.n, m = job.m;
   nt_check_alloc(n, m, want_ntk + want_nngp, "the kernel matrix");
+  job.planes = (double *) R_alloc((size_t) 2 * n * (plan.nact > 0 ? plan.nact : 1), sizeof(double));
+  for (int a = 0; a < plan.nact; a++)
+    for (int i = 0; i < n; i++) {
+      job.planes[(size_t) 2 * n * a + i] = job.selfx[job.stride * i + NT_SELF * a + 1];
+      job.planes[(size_t) 2 * n * a + n + i] = job.selfx[job.stride * i + NT_SELF * a + 2];
+    }
+  job.work = (double *) R_alloc((size_t) 2 * n * nth, sizeof(double));
   SEXP k_ntk = PROTECT(want_ntk ? Rf_allocMatrix(REALSXP, n, m) : R_NilValue);
   SEXP k_nngp = PROTECT(want_nngp ? Rf_allocMatrix(REALSXP, n, m) : R_NilValue);
   job.out_t = want_ntk ? REAL(k_ntk) : NULL;

@@ -1,0 +1,53 @@
+/* ABReLU duals down a column of pairs, as one loop the compiler vectorises.
+   src/Makevars compiles this file alone with -fno-math-errno and
+   -fno-trapping-math: errno and trapping semantics are all that keep gcc
+   from vectorising sqrt and the selects below.  The arccos is a branch-free
+   polynomial, since libm's acos cannot be vectorised. */
+#include "ntk.h"
+
+/* An AVX2 version beside the baseline one, picked when the library loads
+   (gcc's target_clones; ifunc needs Linux). */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+__attribute__((target_clones("avx2", "default")))
+#endif
+void nt_abrelu_column(double a, double b, const double *r1, const double *ir1, double r2,
+                      double ir2, double *k, double *t, int rows)
+{
+  const double pi = 3.14159265358979323846, half_pi = 1.57079632679489661923;
+  const double inv_2pi = 0.15915494309189533577;
+  const double sq = a * a + b * b, ab2 = 2.0 * a * b;
+#ifdef _OPENMP
+#pragma omp simd
+#endif
+  for (int i = 0; i < rows; i++) {
+    double rho = k[i] * (ir1[i] * ir2);           /* 0 for a zero variance */
+    rho = rho >= 1.0 - 4.0 * DBL_EPSILON ? 1.0 : rho;
+    rho = rho <= -1.0 + 4.0 * DBL_EPSILON ? -1.0 : rho;
+    /* arccos without branches: asin(t) = t + t^3 f(t^2) on [0, 1/2], f a degree-11 least-squares polynomial fitted on
+       Chebyshev nodes to f's Taylor series (within 1 ulp of glibc's asin),
+       and acos(x) = 2 asin(sqrt((1 - x) / 2)) above 1/2. */
+    double ax = fabs(rho), tail = sqrt(0.5 * (1.0 - ax));
+    double u0 = ax > 0.5 ? tail : ax, u = u0 * u0;
+    double f = 2.81979995551585455e-02;
+    f = f * u - 1.07825543034859670e-02;
+    f = f * u + 1.60510781072580287e-02;
+    f = f * u + 7.79950351816518974e-03;
+    f = f * u + 1.18757495033889934e-02;
+    f = f * u + 1.39296985400984372e-02;
+    f = f * u + 1.73552468433159114e-02;
+    f = f * u + 2.23720490322630965e-02;
+    f = f * u + 3.03819472897009189e-02;
+    f = f * u + 4.46428571056165860e-02;
+    f = f * u + 7.50000000001803946e-02;
+    f = f * u + 1.66666666666666685e-01;
+    double as = u0 + u0 * u * f;
+    double far = rho > 0 ? 2.0 * as : pi - 2.0 * as;
+    double near = rho > 0 ? half_pi - as : half_pi + as;
+    double th = ax > 0.5 ? far : near;
+    double st = sqrt((1.0 - rho) * (1.0 + rho));
+    double even = st + (pi - th) * rho, odd = st - th * rho;
+    k[i] = r1[i] * r2 * (sq * even - ab2 * odd) * inv_2pi;
+    t[i] *= (sq * (pi - th) + ab2 * th) * inv_2pi;
+  }
+}
+
