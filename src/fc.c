@@ -67,7 +67,6 @@ static void gram_chunk(const double *x, const double *z, int n, int m, int d, in
   double alpha = 1.0 / d, beta = 0.0;
   F77_CALL(dgemm)("N", "T", &rows, &cols, &d, &alpha, x, &n, (sym ? x : z) + j0, &ldz,
                   &beta, gram + (size_t) n * j0, &n FCONE FCONE);
-  (void) m;
   if (sym)   /* the diagonal exactly as the self variances, so rho = 1 there */
     for (int j = j0; j < j1; j++) gram[j + (size_t) n * j] = s0x[j];
 }
@@ -152,8 +151,10 @@ static R_xlen_t kernel_chunk(void *vctx, int j0, int j1)
       }
       if (op->code == NT_OP_ABRELU) {
         const double *plane = job->planes + (size_t) 2 * n * a;
+        const nt_op *next = l + 1 < job->plan->nops && op[1].code == NT_OP_DENSE ? op + 1 : NULL;
         nt_abrelu_column(op->p1, op->p2, plane, plane + n, sz[NT_SELF * a + 1],
-                         sz[NT_SELF * a + 2], kb, tb, rows);
+                         sz[NT_SELF * a + 2], kb, tb, rows, next);
+        if (next) l++;
       } else {
         for (int i = 0; i < rows; i++) {
           double kd;

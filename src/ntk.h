@@ -116,9 +116,10 @@ static inline double nt_act_self(const nt_op *op, const double *sx, const double
 }
 
 /* relu_column.c: ABReLU duals of `rows` pairs whose x sides have sqrt(s)
-   and 1 / sqrt(s) in r1, ir1 and whose z side has r2, ir2; k and t in place. */
+   and 1 / sqrt(s) in r1, ir1 and whose z side has r2, ir2, then the dense
+   layer `dense` (or none); k and t in place. */
 void nt_abrelu_column(double a, double b, const double *r1, const double *ir1, double r2,
-                      double ir2, double *k, double *t, int rows);
+                      double ir2, double *k, double *t, int rows, const nt_op *dense);
 
 /* Largest |argument| at which the table of op is read for variance s. */
 double nt_table_reach(const nt_table *t, double s);

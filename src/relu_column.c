@@ -1,4 +1,5 @@
-/* ABReLU duals down a column of pairs, as one loop the compiler vectorises.
+/* ABReLU duals (with the dense layer after them) down a column of pairs, as
+   one loop the compiler vectorises.
    src/Makevars compiles this file alone with -fno-math-errno and
    -fno-trapping-math: errno and trapping semantics are all that keep gcc
    from vectorising sqrt and the selects below.  The arccos is a branch-free
@@ -11,11 +12,13 @@
 __attribute__((target_clones("avx2", "default")))
 #endif
 void nt_abrelu_column(double a, double b, const double *r1, const double *ir1, double r2,
-                      double ir2, double *k, double *t, int rows)
+                      double ir2, double *k, double *t, int rows, const nt_op *dense)
 {
   const double pi = 3.14159265358979323846, half_pi = 1.57079632679489661923;
   const double inv_2pi = 0.15915494309189533577;
   const double sq = a * a + b * b, ab2 = 2.0 * a * b;
+  const double w = dense ? dense->p1 : 1.0, bias = dense ? dense->p2 : 0.0;
+  const double keep = dense && dense->trainable ? 1.0 : 0.0;
 #ifdef _OPENMP
 #pragma omp simd
 #endif
@@ -46,8 +49,10 @@ void nt_abrelu_column(double a, double b, const double *r1, const double *ir1, d
     double th = ax > 0.5 ? far : near;
     double st = sqrt((1.0 - rho) * (1.0 + rho));
     double even = st + (pi - th) * rho, odd = st - th * rho;
-    k[i] = r1[i] * r2 * (sq * even - ab2 * odd) * inv_2pi;
-    t[i] *= (sq * (pi - th) + ab2 * th) * inv_2pi;
+    double kk = r1[i] * r2 * (sq * even - ab2 * odd) * inv_2pi;
+    double tt = t[i] * (sq * (pi - th) + ab2 * th) * inv_2pi;
+    kk = w * kk + bias;                          /* the dense layer that follows */
+    k[i] = kk;
+    t[i] = w * tt + keep * kk;
   }
 }
-
