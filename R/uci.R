@@ -1,0 +1,139 @@
+# Arora et al. (2020)'s UCI protocol on the Fernandez-Delgado et al. (2014)
+# data layout (KERNELS.md section 6), and the summary statistics.
+
+#' NTK-SVM on the UCI collection of Fernandez-Delgado et al.
+#'
+#' Runs Arora et al. (2020)'s protocol on a folder in the layout of
+#' Fernandez-Delgado et al. (2014): one folder per dataset with `<name>.txt`
+#' (`key=value` lines), the data file it names in `fich1=` (a header line,
+#' then an index column, the standardised features and the integer class),
+#' `conxuntos.dat` (training and validation indices, 0-based) and
+#' `conxuntos_kfold.dat` (4 pairs of training and test indices). Datasets
+#' with more than `max_n` samples or a separate test file (`n_patrons2=`)
+#' are skipped. For each dataset the kernels `K[dep][fix]` of
+#' [nt_fc_family()] (`arora = TRUE`: raw features, no `c_sigma`) for
+#' `dep in 0:max_depth`, `fix in 0:dep` and `C` in `costs` are tried with
+#' kernlab's `ksvm()` (C-classification, one against one, `shrinking =
+#' FALSE`) on the validation split; ties keep the first configuration in
+#' the order depth, fixed, C (ascending); the chosen one is scored as the
+#' mean test accuracy over the 4 folds.
+#'
+#' @param dir The folder holding one folder per dataset.
+#' @param datasets Names of datasets to run (default: all folders).
+#' @param max_n Skip datasets with more samples than this.
+#' @param max_depth,costs The grid: depths `0..max_depth` and the costs `C`.
+#' @param threads Threads for the kernels.
+#' @return A data frame with one row per dataset: `dataset`, `n`, `d`,
+#'   `classes`, `depth`, `fixed`, `C`, `validation` (accuracy), `accuracy`
+#'   (mean over the 4 test folds).
+#' @seealso [nt_uci_summary()]
+#' @export
+nt_uci_benchmark <- function(dir, datasets = NULL, max_n = 5000, max_depth = 4,
+                             costs = 10^(-2:4), threads = nt_threads()) {
+  if (!is.character(dir) || length(dir) != 1L || !dir.exists(dir))
+    stop("`dir` must be an existing directory", call. = FALSE)
+  max_n <- check_count(max_n, "max_n", lower = 1L)
+  max_depth <- check_count(max_depth, "max_depth")
+  if (!is.numeric(costs) || !length(costs) || any(!is.finite(costs)) || any(costs <= 0))
+    stop("`costs` must be positive numbers", call. = FALSE)
+  costs <- sort(costs)
+  names <- datasets %||% sort(basename(list.dirs(dir, recursive = FALSE)))
+  rows <- lapply(names, function(name) {
+    data <- read_uci_dataset(file.path(dir, name), name)
+    if (is.null(data) || nrow(data$x) > max_n) return(NULL)
+    uci_run(name, data, max_depth, costs, threads)
+  })
+  out <- do.call(rbind, rows)
+  if (is.null(out))
+    out <- data.frame(dataset = character(), n = integer(), d = integer(), classes = integer(),
+                      depth = integer(), fixed = integer(), C = numeric(),
+                      validation = numeric(), accuracy = numeric())
+  rownames(out) <- NULL
+  out
+}
+
+# One dataset's description, data and splits, or NULL when it has a separate
+# test file (as Arora et al. skip those).
+read_uci_dataset <- function(path, name) {
+  info_file <- file.path(path, paste0(name, ".txt"))
+  if (!file.exists(info_file)) stop(sprintf("`dir` lacks %s", info_file), call. = FALSE)
+  lines <- grep("=", readLines(info_file, warn = FALSE), value = TRUE)
+  info <- stats::setNames(trimws(sub("^[^=]*=", "", lines)), trimws(sub("=.*$", "", lines)))
+  if (!is.na(info["n_patrons2"])) return(NULL)
+  data_file <- file.path(path, info[["fich1"]])
+  table <- utils::read.table(data_file, header = FALSE, skip = 1L, sep = "\t",
+                             colClasses = "numeric", strip.white = TRUE)
+  x <- as.matrix(table[, -c(1L, ncol(table)), drop = FALSE])
+  y <- factor(table[[ncol(table)]])
+  splits <- function(file) lapply(strsplit(trimws(readLines(file.path(path, file), warn = FALSE)), "[[:space:]]+"),
+                                  function(v) as.integer(v) + 1L)
+  list(x = unname(x), y = y, holdout = splits("conxuntos.dat"), folds = splits("conxuntos_kfold.dat"))
+}
+
+uci_run <- function(name, data, max_depth, costs, threads) {
+  fam <- nt_fc_family(data$x, max_depth = max_depth, arora = TRUE, threads = threads,
+                      progress = FALSE)
+  fit_score <- function(k, train, test, C) {
+    model <- kernlab::ksvm(kernlab::as.kernelMatrix(k[train, train, drop = FALSE]), data$y[train],
+                           type = "C-svc", kernel = "matrix", C = C, shrinking = FALSE)
+    pred <- nt_predict_ksvm(model, k[test, train, drop = FALSE])
+    mean(as.character(pred) == as.character(data$y[test]))
+  }
+  train <- data$holdout[[1]]; valid <- data$holdout[[2]]
+  best <- NULL
+  for (r in seq_len(nrow(fam$grid))) {          # ordered by depth, then fixed
+    k <- fam$ntk[[r]]@.Data
+    for (C in costs) {
+      acc <- fit_score(k, train, valid, C)
+      if (is.null(best) || acc > best$validation)
+        best <- list(row = r, C = C, validation = acc)
+    }
+  }
+  k <- fam$ntk[[best$row]]@.Data
+  folds <- matrix(data$folds, nrow = 2L)
+  test_acc <- mean(vapply(seq_len(ncol(folds)), function(f)
+    fit_score(k, folds[[1, f]], folds[[2, f]], best$C), 1))
+  data.frame(dataset = name, n = nrow(data$x), d = ncol(data$x), classes = nlevels(data$y),
+             depth = fam$grid$depth[best$row], fixed = fam$grid$fixed[best$row], C = best$C,
+             validation = best$validation, accuracy = test_acc)
+}
+
+#' Summary statistics of a UCI comparison
+#'
+#' Average accuracy, Friedman rank (the mean over datasets of each
+#' classifier's rank, 1 = best, ties averaged), P90 and P95 (the share of
+#' datasets where a classifier reaches at least 90 % or 95 % of the best
+#' accuracy any classifier reached there) and PMA (the mean of accuracy over
+#' that best), as in Fernandez-Delgado et al. (2014) and Arora et al. (2020).
+#'
+#' @param results The data frame of [nt_uci_benchmark()] (its `accuracy`
+#'   column is the classifier "NTK").
+#' @param others `NULL`, or a data frame with a `dataset` column and one
+#'   column of accuracies per other classifier; datasets missing from either
+#'   are dropped.
+#' @return A data frame with one row per classifier: `classifier`,
+#'   `accuracy` (average), `friedman_rank`, `p90`, `p95`, `pma`, and the
+#'   number of datasets `n`.
+#' @examples
+#' res <- data.frame(dataset = c("a", "b", "c"), accuracy = c(0.9, 0.8, 0.7))
+#' nt_uci_summary(res, data.frame(dataset = c("a", "b", "c"), rf = c(0.85, 0.8, 0.75)))
+#' @export
+nt_uci_summary <- function(results, others = NULL) {
+  if (!is.data.frame(results) || !all(c("dataset", "accuracy") %in% names(results)))
+    stop("`results` must be a data frame with columns dataset and accuracy", call. = FALSE)
+  acc <- data.frame(dataset = results$dataset, NTK = results$accuracy)
+  if (!is.null(others)) {
+    if (!is.data.frame(others) || !"dataset" %in% names(others) || ncol(others) < 2L)
+      stop("`others` must be a data frame with a dataset column and accuracy columns", call. = FALSE)
+    acc <- merge(acc, others, by = "dataset")
+  }
+  if (!nrow(acc)) stop("no dataset is common to `results` and `others`", call. = FALSE)
+  m <- as.matrix(acc[, -1L, drop = FALSE])
+  best <- apply(m, 1, max)
+  ranks <- t(apply(-m, 1, rank, ties.method = "average"))
+  if (ncol(m) == 1L) ranks <- t(ranks)
+  data.frame(classifier = colnames(m), accuracy = colMeans(m),
+             friedman_rank = colMeans(matrix(ranks, nrow(m))),
+             p90 = colMeans(m >= 0.9 * best), p95 = colMeans(m >= 0.95 * best),
+             pma = colMeans(m / best), n = nrow(m), row.names = NULL)
+}

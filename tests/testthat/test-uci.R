@@ -1,0 +1,78 @@
+# A small synthetic collection in the Fernandez-Delgado et al. layout.
+write_uci <- function(root, name, n, d, classes, separate_test = FALSE, seed = 1) {
+  set.seed(seed)
+  dir.create(file.path(root, name), recursive = TRUE)
+  y <- rep(seq_len(classes) - 1L, length.out = n)
+  x <- matrix(rnorm(n * d), n) + y
+  info <- c(paste0("fich1=", name, "_R.dat"), paste0("n_clases=", classes),
+            paste0("n_entradas=", d), paste0("n_patrons1=", n),
+            paste0("n_patrons_entrena=", n / 2), paste0("n_patrons_valida=", n / 2),
+            if (separate_test) "n_patrons2=10")
+  writeLines(info, file.path(root, name, paste0(name, ".txt")))
+  rows <- apply(cbind(seq_len(n) - 1L, round(x, 6), y), 1, paste, collapse = "\t")
+  writeLines(c(paste(c("", paste0("f", seq_len(d)), "clase"), collapse = "\t"), rows),
+             file.path(root, name, paste0(name, "_R.dat")))
+  idx <- sample(n) - 1L
+  half <- n %/% 2
+  writeLines(c(paste(idx[1:half], collapse = " "), paste(idx[-(1:half)], collapse = " ")),
+             file.path(root, name, "conxuntos.dat"))
+  folds <- split(sample(n) - 1L, rep(1:4, length.out = n))
+  writeLines(unlist(lapply(folds, function(test) c(paste(setdiff(seq_len(n) - 1L, test), collapse = " "),
+                                                    paste(test, collapse = " ")))),
+             file.path(root, name, "conxuntos_kfold.dat"))
+  list(x = x, y = factor(y), holdout = list(idx[1:half] + 1L, idx[-(1:half)] + 1L),
+       folds = lapply(folds, function(test) list(setdiff(seq_len(n), test + 1L), test + 1L)))
+}
+
+test_that("nt_uci_benchmark follows the protocol on a synthetic collection", {
+  root <- file.path(tempdir(), "uci-test")
+  unlink(root, recursive = TRUE)
+  a <- write_uci(root, "alpha", 40, 3, 2, seed = 1)
+  b <- write_uci(root, "beta", 36, 2, 3, seed = 2)
+  write_uci(root, "gamma", 30, 2, 2, separate_test = TRUE)
+  write_uci(root, "huge", 60, 2, 2)
+  res <- nt_uci_benchmark(root, max_n = 50, max_depth = 2, costs = c(0.1, 10))
+  expect_equal(res$dataset, c("alpha", "beta"))           # gamma: test file; huge: > max_n
+  expect_equal(res$n, c(40L, 36L)); expect_equal(res$classes, c(2L, 3L))
+  # the same choice by an independent loop: one nt_kernel per configuration
+  for (set in list(list(a, "alpha"), list(b, "beta"))) {
+    data <- set[[1]]; row <- res[res$dataset == set[[2]], ]
+    score <- function(k, tr, te, C) {
+      m <- kernlab::ksvm(kernlab::as.kernelMatrix(k[tr, tr]), data$y[tr], type = "C-svc",
+                         kernel = "matrix", C = C, shrinking = FALSE)
+      p <- kernlab::predict(m, kernlab::as.kernelMatrix(k[te, tr][, kernlab::SVindex(m), drop = FALSE]))
+      mean(as.character(p) == as.character(data$y[te]))
+    }
+    xr <- round(data$x, 6)
+    grid <- expand.grid(C = c(0.1, 10), fixed = 0:2, depth = 0:2)[, 3:1]
+    grid <- grid[grid$fixed <= grid$depth, ]
+    val <- apply(grid, 1, function(g)
+      score(nt_kernel(nt_fc_arora(g[1], g[2], ncol(xr)), xr)@.Data, data$holdout[[1]],
+            data$holdout[[2]], g[3]))
+    pick <- grid[which.max(val), ]                           # first of the ties
+    expect_equal(c(row$depth, row$fixed, row$C), unname(unlist(pick)))
+    expect_equal(row$validation, max(val))
+    k <- nt_kernel(nt_fc_arora(pick$depth, pick$fixed, ncol(xr)), xr)@.Data
+    expect_equal(row$accuracy, mean(sapply(data$folds, function(f) score(k, f[[1]], f[[2]], pick$C))))
+  }
+  unlink(root, recursive = TRUE)
+})
+
+test_that("nt_uci_summary computes ranks, P90, P95 and PMA as defined", {
+  res <- data.frame(dataset = c("a", "b", "c", "d"), accuracy = c(0.90, 0.80, 0.60, 0.50))
+  others <- data.frame(dataset = c("a", "b", "c", "e"), rf = c(0.95, 0.80, 0.70, 0.4),
+                       svm = c(0.80, 0.70, 0.66, 0.4))
+  s <- nt_uci_summary(res, others)
+  expect_equal(s$classifier, c("NTK", "rf", "svm"))
+  expect_equal(s$n, rep(3L, 3))                             # d and e are not common
+  expect_equal(s$accuracy, c(mean(c(0.9, 0.8, 0.6)), mean(c(0.95, 0.8, 0.7)), mean(c(0.8, 0.7, 0.66))))
+  # ranks per dataset: a: rf 1, NTK 2, svm 3; b: NTK/rf 1.5, svm 3; c: rf 1, svm 2, NTK 3
+  expect_equal(s$friedman_rank, c((2 + 1.5 + 3) / 3, (1 + 1.5 + 1) / 3, (3 + 3 + 2) / 3))
+  # best per dataset: 0.95, 0.80, 0.70
+  expect_equal(s$pma, c(mean(c(0.9 / 0.95, 1, 0.6 / 0.7)), mean(c(1, 1, 1)),
+                        mean(c(0.8 / 0.95, 0.7 / 0.8, 0.66 / 0.7))))
+  # ratios to the best: NTK 0.947, 1, 0.857; rf 1, 1, 1; svm 0.842, 0.875, 0.943
+  expect_equal(s$p90, c(2 / 3, 1, 1 / 3))
+  expect_equal(s$p95, c(1 / 3, 1, 0))
+  expect_error(nt_uci_summary(data.frame(x = 1)), "`results` must be")
+})
