@@ -22,7 +22,7 @@ install: deps
 	R CMD INSTALL .
 
 demo: install
-	Rscript inst/scripts/main.R
+	Rscript inst/scripts/main.R uci-comparison.png
 
 test: check sanitize valgrind
 
@@ -39,4 +39,4 @@ valgrind: deps
 	bash tools/valgrind.sh
 
 clean:
-	rm -rf $(PKG).Rcheck $(PKG)_*.tar.gz src/*.o src/*.so
+	rm -rf $(PKG).Rcheck $(PKG)_*.tar.gz src/*.o src/*.so uci-comparison.png
