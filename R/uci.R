@@ -73,12 +73,7 @@ read_uci_dataset <- function(path, name) {
 uci_run <- function(name, data, max_depth, costs, threads) {
   fam <- nt_fc_family(data$x, max_depth = max_depth, arora = TRUE, threads = threads,
                       progress = FALSE)
-  fit_score <- function(k, train, test, C) {
-    model <- kernlab::ksvm(kernlab::as.kernelMatrix(k[train, train, drop = FALSE]), data$y[train],
-                           type = "C-svc", kernel = "matrix", C = C, shrinking = FALSE)
-    pred <- nt_predict_ksvm(model, k[test, train, drop = FALSE])
-    mean(as.character(pred) == as.character(data$y[test]))
-  }
+  fit_score <- function(k, train, test, C) svm_accuracy(k, data$y, train, test, C)
   train <- data$holdout[[1]]; valid <- data$holdout[[2]]
   best <- NULL
   for (r in seq_len(nrow(fam$grid))) {          # ordered by depth, then fixed
@@ -136,4 +131,90 @@ nt_uci_summary <- function(results, others = NULL) {
              friedman_rank = colMeans(matrix(ranks, nrow(m))),
              p90 = colMeans(m >= 0.9 * best), p95 = colMeans(m >= 0.95 * best),
              pma = colMeans(m / best), n = nrow(m), row.names = NULL)
+}
+
+#' Compare NTK-SVM with a Gaussian SVM and a random forest
+#'
+#' The comparison of Arora et al. (2020) on datasets in memory: for each
+#' dataset, `splits` seeded random splits into 75 % training and 25 % test;
+#' within the training part a 70/30 validation split chooses the
+#' hyper-parameters: for NTK-SVM Arora et al.'s grid (`K[dep][fix]` of
+#' [nt_fc_family()] with `arora = TRUE`, `dep` in `0:4`, `fix` in `0:dep`, on
+#' standardised features, times `C` in `10^(-2:4)`; ties keep the first), for
+#' the Gaussian SVM 15 values of `sigma` in `10^(-4..1)` times the same `C`,
+#' for the random forest (if the randomForest package is installed) `mtry`
+#' in `{sqrt(d), d/3, d}` with 500 trees. The chosen model is refitted on the
+#' whole training part and scored on the test part.
+#'
+#' @param data A named list of datasets, each `list(x = numeric matrix, y = factor)`.
+#' @param splits Number of random training/test splits per dataset.
+#' @param seed Seed of the first split (split `r` uses `seed + r - 1`).
+#' @param costs The SVMs' values of `C`.
+#' @return A data frame: `dataset`, `n`, `d`, `classes`, and the mean test
+#'   accuracy of each classifier (`ntk`, `rbf`, `rf`).
+#' @examples
+#' \donttest{
+#' nt_uci_compare(list(iris = list(x = as.matrix(iris[, 1:4]), y = iris$Species)),
+#'                splits = 1)
+#' }
+#' @export
+nt_uci_compare <- function(data, splits = 3, seed = 1, costs = 10^(-2:4)) {
+  if (!is.list(data) || is.null(names(data)) || any(!nzchar(names(data))))
+    stop("`data` must be a named list of list(x, y)", call. = FALSE)
+  splits <- check_count(splits, "splits", lower = 1L)
+  seed <- check_count(seed, "seed")
+  forest_ok <- requireNamespace("randomForest", quietly = TRUE)
+  rows <- lapply(names(data), function(name) {
+    x <- scale(as_input_matrix(data[[name]]$x, "x"))
+    y <- factor(data[[name]]$y)
+    if (length(y) != nrow(x)) stop(sprintf("dataset '%s': x and y differ in length", name), call. = FALSE)
+    acc <- vapply(seq_len(splits), function(r) {
+      set.seed(seed + r - 1L)
+      train <- sample(nrow(x), round(0.75 * nrow(x)))
+      test <- setdiff(seq_len(nrow(x)), train)
+      fam <- nt_fc_family(x, max_depth = 4, arora = TRUE, progress = FALSE)
+      rbf <- lapply(10^seq(-4, 1, length.out = 15), function(s)
+        kernlab::kernelMatrix(kernlab::rbfdot(s), x)@.Data)
+      c(ntk = select_svm(lapply(fam$ntk, function(k) k@.Data), y, train, test, costs),
+        rbf = select_svm(rbf, y, train, test, costs),
+        rf = if (forest_ok) select_forest(x, y, train, test) else NA_real_)
+    }, numeric(3))
+    data.frame(dataset = name, n = nrow(x), d = ncol(x), classes = nlevels(y),
+               ntk = mean(acc[1, ]), rbf = mean(acc[2, ]), rf = mean(acc[3, ]))
+  })
+  do.call(rbind, rows)
+}
+
+svm_accuracy <- function(k, y, train, test, C) {
+  model <- kernlab::ksvm(kernlab::as.kernelMatrix(k[train, train]), y[train], type = "C-svc",
+                         kernel = "matrix", C = C, shrinking = FALSE)
+  mean(as.character(nt_predict_ksvm(model, k[test, train, drop = FALSE])) == as.character(y[test]))
+}
+
+validation_split <- function(train) {
+  fit <- sample(train, round(0.7 * length(train)))
+  list(fit = fit, valid = setdiff(train, fit))
+}
+
+# The kernel and C with the best validation accuracy (the first of ties),
+# refitted on all of `train` and scored on `test`.
+select_svm <- function(kernels, y, train, test, costs) {
+  v <- validation_split(train)
+  best <- list(acc = -1)
+  for (i in seq_along(kernels)) for (C in costs) {
+    acc <- svm_accuracy(kernels[[i]], y, v$fit, v$valid, C)
+    if (acc > best$acc) best <- list(acc = acc, i = i, C = C)
+  }
+  svm_accuracy(kernels[[best$i]], y, train, test, best$C)
+}
+
+select_forest <- function(x, y, train, test) {
+  v <- validation_split(train)
+  score <- function(m, tr, te) {
+    rf <- randomForest::randomForest(x[tr, , drop = FALSE], y[tr], mtry = m, ntree = 500)
+    mean(as.character(stats::predict(rf, x[te, , drop = FALSE])) == as.character(y[te]))
+  }
+  tries <- unique(pmax(1, round(c(sqrt(ncol(x)), ncol(x) / 3, ncol(x)))))
+  m <- tries[which.max(vapply(tries, score, 1, tr = v$fit, te = v$valid))]
+  score(m, train, test)
 }

@@ -76,3 +76,14 @@ test_that("nt_uci_summary computes ranks, P90, P95 and PMA as defined", {
   expect_equal(s$p95, c(1 / 3, 1, 0))
   expect_error(nt_uci_summary(data.frame(x = 1)), "`results` must be")
 })
+
+test_that("nt_uci_compare scores the three classifiers on held-out data", {
+  set.seed(5)
+  keep <- sample(150, 90)
+  res <- nt_uci_compare(list(flowers = list(x = as.matrix(iris[keep, 1:4]), y = iris$Species[keep])),
+                        splits = 1, costs = c(1, 100))
+  expect_equal(res$dataset, "flowers")
+  expect_equal(c(res$n, res$d, res$classes), c(90L, 4L, 3L))
+  for (col in c("ntk", "rbf", "rf")) expect_gt(res[[col]], 0.8)
+  expect_error(nt_uci_compare(list(list(x = 1, y = 1))), "named list")
+})
