@@ -9,9 +9,10 @@
 #' triangle is computed and the result is exactly symmetric.
 #'
 #' Matrix inputs (fully connected networks) enter as `K0 = x . x' / d` for `d`
-#' features; the input Gram matrix comes from BLAS and all layers run fused
-#' per pair. Image inputs are `n x H x W x C` arrays (NHWC; a 3-d array is
-#' one channel; see [nt_images()]) and enter as `K0[i, i'] = x_i . x'_i' / C`
+#' features; the input Gram matrix comes from BLAS and all layers run down
+#' each column of pairs, without n x m temporaries. Image inputs are
+#' `n x H x W x C` arrays (NHWC; a 3-d array is one channel; see
+#' [nt_images()]) and enter as `K0[i, i'] = x_i . x'_i' / C`
 #' per pair of positions. Networks without pooling keep only the position
 #' pairs their readout reaches through the convolutions (the spatial diagonal
 #' for [nt_flatten()], `O(P q^2 depth)` per pair of images with `P = H W`);

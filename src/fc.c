@@ -1,7 +1,7 @@
-/* Fully connected kernels.  The input Gram matrix comes from BLAS (dsyrk for
-   a symmetric kernel, dgemm for a cross kernel) straight into the output
-   buffer; then every pair runs all layers fused, reading its Gram entry and
-   the two inputs' self variances, and writes its NNGP and NTK in place.
+/* Fully connected kernels.  The input Gram matrix comes from BLAS (dgemm per
+   chunk of columns) straight into the output buffer; then each column of
+   pairs runs all layers in two per-thread arrays, reading its Gram entries
+   and the inputs' self variances, and writes its NNGP and NTK in place.
    No n x m temporary per layer; for z = NULL only the upper triangle is
    computed and then mirrored, so the result is exactly symmetric. */
 #include "ntk.h"
