@@ -71,7 +71,9 @@ nt_empirical <- function(net, x, z = NULL, width = 512, samples = 1, what = "ntk
 #' @param x_test Inputs to predict at the recorded steps, or `NULL`.
 #' @param record Steps at which to record (increasing, from 0 to `steps`);
 #'   by default 11 equally spaced steps.
-#' @param ntk Also return the empirical NTK on `x` at the start and the end.
+#' @param ntk Also return the empirical NTK at the start and the end, on `x`
+#'   or, when `x_test` is given, on `x` and `x_test` together (the inputs of
+#'   `x` first): a square matrix of size `n` or `n + nrow(x_test)`.
 #' @param center Subtract the initial network's output (see Details).
 #' @return A list: `steps`, `train` (`n x length(steps)`), `test` (or
 #'   `NULL`), `weight_change`, and `ntk_start`, `ntk_end` (or `NULL`).

@@ -46,7 +46,10 @@ nt_conv <- function(filter = 3, w_var = 1, b_var = 0,
 #' pooling of Li et al. (2019): `K <- (1/P) sum_i sum_{i'} K[i, i']` over the
 #' positions `i'` within `c` rows and `c` columns of `i` (inside the image), so
 #' `c = 0` is `nt_flatten()` and `c >= max(H, W) - 1` is `P` times
-#' `nt_global_avg_pool()`.
+#' `nt_global_avg_pool()`. Unlike the other readouts, `nt_local_avg_pool(c)`
+#' with `0 < c < max(H, W) - 1` need not give a positive semi-definite kernel
+#' (a box window is not a positive definite weighting of position pairs);
+#' [nt_predict()] clips the negative eigenvalues with a warning.
 #'
 #' @param window Pooling window: one number or `c(height, width)`.
 #' @param stride Step between windows, by default the window.

@@ -502,7 +502,15 @@ SEXP ntk_train(SEXP x, SEXP y, SEXP x_test, SEXP shape, SEXP ops_int, SEXP ops_d
     fl_tape_alloc(&net, m, &tt);
     memcpy(tt.a[0], REAL(x_test), (size_t) m * net.p0 * net.c0 * sizeof(double));
   }
-  size_t state = fl_max_state(&net, n > m ? n : m);
+  /* the empirical NTK is taken on x and x_test together */
+  fl_tape ta;
+  if (ntk_flag) {
+    fl_tape_alloc(&net, n + m, &ta);
+    memcpy(ta.a[0], REAL(x), (size_t) n * net.p0 * net.c0 * sizeof(double));
+    if (m) memcpy(ta.a[0] + (size_t) n * net.p0 * net.c0, REAL(x_test),
+                  (size_t) m * net.p0 * net.c0 * sizeof(double));
+  }
+  size_t state = fl_max_state(&net, ntk_flag ? n + m : (n > m ? n : m));
   double *buf1 = (double *) R_alloc(state, sizeof(double)), *buf2 = (double *) R_alloc(state, sizeof(double));
   GetRNGstate();
   fl_draw(&net);
@@ -525,9 +533,9 @@ SEXP ntk_train(SEXP x, SEXP y, SEXP x_test, SEXP shape, SEXP ops_int, SEXP ops_d
   SEXP out_train = PROTECT(Rf_allocMatrix(REALSXP, n, nrec));
   SEXP out_test = PROTECT(m ? Rf_allocMatrix(REALSXP, m, nrec) : R_NilValue);
   SEXP change = PROTECT(Rf_allocVector(REALSXP, nrec));
-  SEXP ntk0 = PROTECT(ntk_flag ? Rf_allocMatrix(REALSXP, n, n) : R_NilValue);
-  SEXP ntk1 = PROTECT(ntk_flag ? Rf_allocMatrix(REALSXP, n, n) : R_NilValue);
-  if (ntk_flag) empirical_ntk(&net, &tp, buf1, buf2, REAL(ntk0));
+  SEXP ntk0 = PROTECT(ntk_flag ? Rf_allocMatrix(REALSXP, n + m, n + m) : R_NilValue);
+  SEXP ntk1 = PROTECT(ntk_flag ? Rf_allocMatrix(REALSXP, n + m, n + m) : R_NilValue);
+  if (ntk_flag) empirical_ntk(&net, &ta, buf1, buf2, REAL(ntk0));
   /* centred: the output is f(theta) - f(theta_0), which starts at 0 */
   double *resid = (double *) R_alloc(n, sizeof(double));
   double *f0 = (double *) R_alloc(n, sizeof(double)), *f0t = (double *) R_alloc(m + 1, sizeof(double));
@@ -585,7 +593,7 @@ SEXP ntk_train(SEXP x, SEXP y, SEXP x_test, SEXP shape, SEXP ops_int, SEXP ops_d
     nt_progress_step(&bar, 1);
   }
   nt_progress_end(&bar);
-  if (ntk_flag) empirical_ntk(&net, &tp, buf1, buf2, REAL(ntk1));
+  if (ntk_flag) empirical_ntk(&net, &ta, buf1, buf2, REAL(ntk1));
   SEXP res = PROTECT(Rf_allocVector(VECSXP, 5));
   SET_VECTOR_ELT(res, 0, out_train);
   SET_VECTOR_ELT(res, 1, out_test);

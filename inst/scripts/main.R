@@ -9,23 +9,7 @@ suppressPackageStartupMessages(library(ntk))
 args <- commandArgs(trailingOnly = TRUE)
 plot_file <- if (length(args)) args[1] else "uci-comparison.png"
 
-data <- local({
-  e <- new.env()
-  data(list = c("Sonar", "Ionosphere", "PimaIndiansDiabetes", "Glass", "Vehicle"),
-       package = "mlbench", envir = e)
-  numeric_part <- function(df) {
-    x <- as.matrix(df[, vapply(df, is.numeric, NA)])
-    x[, apply(x, 2, stats::sd) > 0, drop = FALSE]
-  }
-  iono <- e$Ionosphere
-  iono$V1 <- as.numeric(iono$V1 == "1"); iono$V2 <- NULL
-  list(iris = list(x = as.matrix(iris[, 1:4]), y = iris$Species),
-       Sonar = list(x = numeric_part(e$Sonar), y = e$Sonar$Class),
-       Ionosphere = list(x = numeric_part(iono), y = iono$Class),
-       Pima = list(x = numeric_part(e$PimaIndiansDiabetes), y = e$PimaIndiansDiabetes$diabetes),
-       Glass = list(x = numeric_part(e$Glass), y = droplevels(e$Glass$Type)),
-       Vehicle = list(x = numeric_part(e$Vehicle), y = e$Vehicle$Class))
-})
+data <- nt_uci_datasets(c("iris", "Sonar", "Ionosphere", "Pima", "Glass", "Vehicle"))
 
 started <- Sys.time()
 table <- nt_uci_compare(data, splits = 3)

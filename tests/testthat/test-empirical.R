@@ -87,6 +87,23 @@ test_that("gradient descent of a wide network follows gradient flow", {
   expect_lt(sum((with_test$train[, 2] - 1:4)^2), sum((1:4)^2))   # the loss went down
 })
 
+test_that("nt_train's NTK covers x_test, starts at nt_empirical's network and moves with training", {
+  set.seed(5)
+  x <- matrix(rnorm(5 * 2), 5)
+  xt <- matrix(rnorm(3 * 2), 3)
+  net <- nt_fc(2, w_var = 1, b_var = 0.1)
+  run <- nt_train(net, x, x[, 1], width = 32, learning_rate = 0.1, steps = 20, x_test = xt,
+                  ntk = TRUE, seed = 7)
+  expect_equal(dim(run$ntk_start), c(8L, 8L))
+  # same seed, same draw: the starting NTK is nt_empirical's on rbind(x, xt)
+  expect_equal(run$ntk_start, unclass(nt_empirical(net, rbind(x, xt), width = 32, seed = 7)),
+               ignore_attr = TRUE, tolerance = 1e-12)
+  alone <- nt_train(net, x, x[, 1], width = 32, learning_rate = 0.1, steps = 20, ntk = TRUE, seed = 7)
+  expect_equal(run$ntk_end[1:5, 1:5], alone$ntk_end, tolerance = 1e-12)
+  expect_equal(run$ntk_end, t(run$ntk_end), tolerance = 1e-12)
+  expect_gt(max(abs(run$ntk_end - run$ntk_start)), 1e-6)   # width 32: the kernel moves
+})
+
 test_that("finite networks refuse what they cannot build", {
   x <- matrix(rnorm(6), 3)
   expect_error(nt_empirical(nt_serial(nt_dense(), nt_relu()), x), "must end with nt_dense")

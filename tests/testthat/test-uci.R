@@ -87,3 +87,35 @@ test_that("nt_uci_compare scores the three classifiers on held-out data", {
   for (col in c("ntk", "rbf", "rf")) expect_gt(res[[col]], 0.8)
   expect_error(nt_uci_compare(list(list(x = 1, y = 1))), "named list")
 })
+
+test_that("nt_uci_compare copes with classes missing from a small training part", {
+  set.seed(6)
+  x <- rbind(matrix(rnorm(40 * 2), 40), matrix(rnorm(2 * 2, 4), 2))
+  y <- factor(c(rep(c("a", "b"), 20), "rare", "rare"))
+  x[y == "b", 1] <- x[y == "b", 1] + 3
+  res <- nt_uci_compare(list(toy = list(x = x, y = y)), splits = 3, costs = 1)
+  for (col in c("ntk", "rbf", "rf")) expect_true(res[[col]] >= 0 && res[[col]] <= 1)
+})
+
+test_that("nt_uci_datasets turns R's UCI data frames into numeric matrices", {
+  skip_if_not_installed("mlbench")
+  sets <- nt_uci_datasets(c("iris", "Zoo", "BreastCancer", "Vowel", "Ionosphere"))
+  expect_named(sets, c("iris", "Zoo", "BreastCancer", "Vowel", "Ionosphere"))
+  expect_equal(dim(sets$iris$x), c(150L, 4L))
+  # Zoo: 15 logical columns and legs become numbers; 7 classes
+  expect_equal(dim(sets$Zoo$x), c(101L, 16L))
+  expect_equal(nlevels(sets$Zoo$y), 7L)
+  # BreastCancer: 16 rows with NA dropped, Id dropped, ordered factors as numbers
+  expect_equal(dim(sets$BreastCancer$x), c(683L, 9L))
+  expect_equal(unname(sets$BreastCancer$x[1, 1:3]), c(5, 1, 1))
+  expect_equal(dim(sets$Vowel$x), c(990L, 9L))              # the speaker is dropped
+  expect_equal(ncol(sets$Ionosphere$x), 33L)                 # V2 is constant
+  for (s in sets) expect_true(is.numeric(s$x) && is.factor(s$y) && nrow(s$x) == length(s$y))
+  # subsampling keeps the class proportions (to rounding) and every class
+  big <- nt_uci_datasets("Vehicle", max_n = 200, seed = 3)$Vehicle
+  full <- nt_uci_datasets("Vehicle")$Vehicle
+  expect_equal(as.vector(table(big$y)), round(as.vector(table(full$y)) * 200 / 846))
+  expect_identical(nt_uci_datasets("Vehicle", max_n = 200, seed = 3), list(Vehicle = big))
+  expect_error(nt_uci_datasets("Nope"), "`which`: unknown dataset")
+  expect_error(nt_uci_datasets("iris", max_n = 1), "max_n")
+})
