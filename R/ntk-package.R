@@ -16,6 +16,15 @@
 #' `nt_fc(depth, "relu", w_var = 2)`. Arora et al. (2020), UCI kernels
 #' `K[dep][fix]` on raw features: see [nt_fc_arora()].
 #'
+#' @section Options:
+#' `ntk.threads` (or the environment variable `NTK_NUM_THREADS`): the
+#' default number of threads, see [nt_threads()]. `ntk.gram` (or
+#' `NTK_GRAM`): how fully connected kernels compute the inputs' Gram
+#' matrix: `"blas"` (R's BLAS), `"native"` (a register-blocked loop, about
+#' twice as fast as the reference BLAS and slower than an optimised one) or
+#' `"auto"` (the default: native on a reference BLAS, BLAS otherwise). Both
+#' give the same kernels up to rounding.
+#'
 #' @references
 #' Jacot, A., Gabriel, F. and Hongler, C. (2018). Neural tangent kernel:
 #' convergence and generalization in neural networks. NeurIPS.

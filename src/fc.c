@@ -59,14 +59,13 @@ static void mirror_upper(double *a, int n, int nth)
 
 /* The Gram matrix of columns [j0, j1): rows 0..j1-1 (upper triangle) when
    z is x, all rows otherwise; BLAS on a column chunk, so that threads share
-   the Gram work and each chunk is still in cache when its pairs run. */
+   the Gram work and each chunk is still in cache when its pairs run
+   (src/gram.c: BLAS or a register-blocked loop). */
 static void gram_chunk(const double *x, const double *z, int n, int m, int d, int sym,
                        int j0, int j1, const double *s0x, double *gram)
 {
   int rows = sym ? j1 : n, cols = j1 - j0, ldz = sym ? n : m;
-  double alpha = 1.0 / d, beta = 0.0;
-  F77_CALL(dgemm)("N", "T", &rows, &cols, &d, &alpha, x, &n, (sym ? x : z) + j0, &ldz,
-                  &beta, gram + (size_t) n * j0, &n FCONE FCONE);
+  nt_gram(x, n, (sym ? x : z) + j0, ldz, rows, cols, d, 1.0 / d, gram + (size_t) n * j0, n);
   if (sym)   /* the diagonal exactly as the self variances, so rho = 1 there */
     for (int j = j0; j < j1; j++) gram[j + (size_t) n * j] = s0x[j];
 }
@@ -119,11 +118,50 @@ typedef struct {
   double *work;              /* per thread: two columns */
 } fc_job;
 
+/* All layers on rows [r0, r1) of one column of pairs (kb, tb hold the
+   column; sz the column input's self variances). */
+static void column_layers(const fc_job *job, const double *sz, int r0, int r1, double *kb,
+                          double *tb)
+{
+  int n = job->n, rows = r1 - r0, a = 0;
+  double *k = kb + r0, *t = tb + r0;
+  for (int l = 0; l < job->plan->nops; l++) {
+    const nt_op *op = job->plan->ops + l;
+    if (op->code == NT_OP_DENSE) {
+      double w = op->p1, bias = op->p2, keep = op->trainable ? 1.0 : 0.0;
+      for (int i = 0; i < rows; i++) {
+        double kk = w * k[i] + bias;
+        k[i] = kk;
+        t[i] = w * t[i] + keep * kk;
+      }
+      continue;
+    }
+    if (op->code == NT_OP_ABRELU) {
+      const double *plane = job->planes + (size_t) 2 * n * a;
+      const nt_op *next = l + 1 < job->plan->nops && op[1].code == NT_OP_DENSE ? op + 1 : NULL;
+      nt_abrelu_column(op->p1, op->p2, plane + r0, plane + n + r0, sz[NT_SELF * a + 1],
+                       sz[NT_SELF * a + 2], k, t, rows, next);
+      if (next) l++;
+    } else {
+      for (int i = 0; i < rows; i++) {
+        double kd;
+        k[i] = nt_act_self(op, job->selfx + job->stride * (r0 + i) + NT_SELF * a, sz + NT_SELF * a,
+                           k[i], &kd);
+        t[i] *= kd;
+      }
+    }
+    a++;
+  }
+}
+
 /* The recursion runs layer by layer down a column of pairs (one z input
    against its rows), so that the ReLU duals form plain loops
-   (nt_abrelu_column, src/relu_column.c) that the compiler vectorises. */
+   (nt_abrelu_column, src/relu_column.c) that the compiler vectorises; in
+   blocks of rows small enough that the column and its row planes stay in
+   the L1 cache through all layers. */
 static R_xlen_t kernel_chunk(void *vctx, int j0, int j1)
 {
+  const int block = 256;
   fc_job *job = (fc_job *) vctx;
   gram_chunk(job->x, job->z, job->n, job->m, job->d, job->sym, j0, j1, job->s0x, job->gram);
   int n = job->n, tid = 0;
@@ -137,40 +175,15 @@ static R_xlen_t kernel_chunk(void *vctx, int j0, int j1)
     const double *sz = job->selfz + job->stride * j;
     memcpy(kb, job->gram + (size_t) n * j, rows * sizeof(double));
     memset(tb, 0, rows * sizeof(double));
-    int a = 0;
-    for (int l = 0; l < job->plan->nops; l++) {
-      const nt_op *op = job->plan->ops + l;
-      if (op->code == NT_OP_DENSE) {
-        double w = op->p1, bias = op->p2, keep = op->trainable ? 1.0 : 0.0;
-        for (int i = 0; i < rows; i++) {
-          double kk = w * kb[i] + bias;
-          kb[i] = kk;
-          tb[i] = w * tb[i] + keep * kk;
-        }
-        continue;
-      }
-      if (op->code == NT_OP_ABRELU) {
-        const double *plane = job->planes + (size_t) 2 * n * a;
-        const nt_op *next = l + 1 < job->plan->nops && op[1].code == NT_OP_DENSE ? op + 1 : NULL;
-        nt_abrelu_column(op->p1, op->p2, plane, plane + n, sz[NT_SELF * a + 1],
-                         sz[NT_SELF * a + 2], kb, tb, rows, next);
-        if (next) l++;
-      } else {
-        for (int i = 0; i < rows; i++) {
-          double kd;
-          kb[i] = nt_act_self(op, job->selfx + job->stride * i + NT_SELF * a, sz + NT_SELF * a,
-                              kb[i], &kd);
-          tb[i] *= kd;
-        }
-      }
-      a++;
-    }
-    for (int i = 0; i < rows; i++) {
-      size_t idx = i + (size_t) n * j;
-      if (job->out_k) job->out_k[idx] = kb[i];
-      if (job->out_t) job->out_t[idx] = tb[i];
-      bad += !R_FINITE(kb[i]) || !R_FINITE(tb[i]);
-    }
+    for (int r0 = 0; r0 < rows; r0 += block)
+      column_layers(job, sz, r0, r0 + block < rows ? r0 + block : rows, kb, tb);
+    /* |v| <= DBL_MAX is false for Inf and NaN: inline, unlike R_FINITE */
+    double *ok = job->out_k ? job->out_k + (size_t) n * j : NULL;
+    double *ot = job->out_t ? job->out_t + (size_t) n * j : NULL;
+    if (ok) memcpy(ok, kb, rows * sizeof(double));
+    if (ot) memcpy(ot, tb, rows * sizeof(double));
+    for (int i = 0; i < rows; i++)
+      bad += !(fabs(kb[i]) <= DBL_MAX && fabs(tb[i]) <= DBL_MAX);
   }
   return bad;
 }

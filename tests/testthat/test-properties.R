@@ -75,3 +75,30 @@ test_that("extreme scales, zero and repeated inputs stay finite and homogeneous"
 test_that("large variances that overflow are an error, not Inf", {
   expect_error(nt_kernel(nt_fc(500, "relu", w_var = 10), matrix(1, 1, 2)), "overflow")
 })
+
+test_that("the native and BLAS Gram matrices give the same kernels", {
+  set.seed(11)
+  x <- matrix(rnorm(37 * 13), 37)     # 37 rows: blocks of 8 and a remainder
+  z <- matrix(rnorm(11 * 13), 11)     # 11 columns: blocks of 4 and a remainder
+  net <- nt_fc(2, w_var = 2, b_var = 0.1)
+  kernels <- function(mode) {
+    old <- options(ntk.gram = mode)
+    on.exit(options(old))
+    list(full = nt_kernel(net, x, what = c("ntk", "nngp")), cross = nt_kernel(net, x, z),
+         family = nt_fc_family(x, max_depth = 2, arora = TRUE)$ntk[[3]])
+  }
+  native <- kernels("native")
+  blas <- kernels("blas")
+  expect_equal(native, blas, tolerance = 1e-13)
+  # against the kernel written out in R: depth 0 is the linear kernel x z' / d
+  old <- options(ntk.gram = "native")
+  on.exit(options(old))
+  expect_equal(unclass(nt_kernel(nt_fc(0), x, z)), tcrossprod(x, z) / 13, ignore_attr = TRUE,
+               tolerance = 1e-14)
+  options(ntk.gram = "fast")
+  expect_error(nt_kernel(net, x), "ntk.gram")
+  expect_true(ntk:::is_reference_blas("/usr/lib/x86_64-linux-gnu/blas/libblas.so.3.11.0"))
+  expect_true(ntk:::is_reference_blas("/usr/lib/R/lib/libRblas.so"))
+  expect_false(ntk:::is_reference_blas("/usr/lib/x86_64-linux-gnu/openblas-pthread/libblas.so.3"))
+  expect_false(ntk:::is_reference_blas("/opt/intel/mkl/lib/libmkl_rt.so"))
+})
