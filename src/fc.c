@@ -57,6 +57,16 @@ static void mirror_upper(double *a, int n, int nth)
   (void) nth;
 }
 
+/* Copies the upper-triangle entries of columns [j0, j1) to the lower
+   triangle: rows [j0, j1) of the columns before.  Chunks write disjoint rows,
+   and none of the rows another chunk reads or uses as Gram scratch. */
+static void mirror_chunk(double *a, int n, int j0, int j1)
+{
+  for (int i = 0; i < j1; i++)
+    for (int j = (i + 1 > j0 ? i + 1 : j0); j < j1; j++)
+      a[j + (size_t) n * i] = a[i + (size_t) n * j];
+}
+
 /* The Gram matrix of columns [j0, j1): rows 0..j1-1 (upper triangle) when
    z is x, all rows otherwise; BLAS on a column chunk, so that threads share
    the Gram work and each chunk is still in cache when its pairs run
@@ -185,6 +195,10 @@ static R_xlen_t kernel_chunk(void *vctx, int j0, int j1)
     for (int i = 0; i < rows; i++)
       bad += !(fabs(kb[i]) <= DBL_MAX && fabs(tb[i]) <= DBL_MAX);
   }
+  if (job->sym) {   /* mirror the chunk while it is in cache */
+    if (job->out_k) mirror_chunk(job->out_k, n, j0, j1);
+    if (job->out_t) mirror_chunk(job->out_t, n, j0, j1);
+  }
   return bad;
 }
 
@@ -250,15 +264,13 @@ SEXP ntk_fc_kernel(SEXP x, SEXP z, SEXP ops_int, SEXP ops_dbl, SEXP tables,
   SEXP k_nngp = PROTECT(want_nngp ? Rf_allocMatrix(REALSXP, n, m) : R_NilValue);
   job.out_t = want_ntk ? REAL(k_ntk) : NULL;
   job.out_k = want_nngp ? REAL(k_nngp) : NULL;
+  if (job.out_t) nt_advise_huge(job.out_t, (size_t) n * m * sizeof(double));
+  if (job.out_k) nt_advise_huge(job.out_k, (size_t) n * m * sizeof(double));
   job.gram = want_nngp ? job.out_k : job.out_t;   /* the Gram is overwritten in place */
   R_xlen_t bad = fc_drive(&job, kernel_chunk, n, m, job.sym, nth, plan_cost(&plan), show);
   if (bad > 0)
     Rf_error("%.0f kernel entries overflowed the double range; rescale 'x' or lower the variances",
              (double) bad);
-  if (job.sym) {
-    if (job.out_k) mirror_upper(job.out_k, n, nth);
-    if (job.out_t) mirror_upper(job.out_t, n, nth);
-  }
   SEXP res = PROTECT(Rf_allocVector(VECSXP, 2));
   SET_VECTOR_ELT(res, 0, k_ntk);
   SET_VECTOR_ELT(res, 1, k_nngp);
@@ -417,10 +429,12 @@ SEXP ntk_fc_family(SEXP x, SEXP z, SEXP ops_int, SEXP ops_dbl, SEXP tables, SEXP
   for (int i = 0; i < nk; i++) {
     SET_VECTOR_ELT(ntk, i, Rf_allocMatrix(REALSXP, n, m));
     fj.ntk[i] = REAL(VECTOR_ELT(ntk, i));
+    nt_advise_huge(fj.ntk[i], (size_t) n * m * sizeof(double));
   }
   for (int i = 0; i <= L; i++) {
     SET_VECTOR_ELT(nngp, i, Rf_allocMatrix(REALSXP, n, m));
     fj.nngp[i] = REAL(VECTOR_ELT(nngp, i));
+    nt_advise_huge(fj.nngp[i], (size_t) n * m * sizeof(double));
   }
   fj.job.gram = fj.nngp[0];     /* K_0 = w_0 K0 + b_0 overwrites it in place */
   fj.job.out_k = fj.job.out_t = NULL;

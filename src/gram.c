@@ -12,7 +12,7 @@ SEXP ntk_set_gram(SEXP native)
 {
   int old = use_native;
   use_native = nt_check_flag(native, "native");
-  return Rf_ScalarLogical(old);
+  return Rf_ScalarInteger(old);
 }
 
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)

@@ -118,6 +118,9 @@ static inline double nt_act_self(const nt_op *op, const double *sx, const double
 /* relu_column.c: ABReLU duals of `rows` pairs whose x sides have sqrt(s)
    and 1 / sqrt(s) in r1, ir1 and whose z side has r2, ir2, then the dense
    layer `dense` (or none); k and t in place. */
+/* src/hugepages.c: ask for transparent huge pages for a large buffer */
+void nt_advise_huge(void *p, size_t bytes);
+
 /* src/gram.c: alpha * x z' on a block of rows and columns */
 void nt_gram(const double *x, int ldx, const double *z, int ldz, int rows, int cols, int d,
              double alpha, double *out, int ldo);

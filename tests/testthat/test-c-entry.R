@@ -19,7 +19,8 @@ valid_calls <- function() {
     ntk_act_dual = list(act$ints, act$dbls, list(), c(1, 2), c(1, 3), c(0.5, -1)),
     ntk_empirical = list(fin$data, fin$shape, fin$plan$ints, fin$plan$dbls, fin$plan$geom, 8L, 1L, FALSE),
     ntk_train = list(fin$data, c(1, 2, 3), NULL, fin$shape, fin$plan$ints, fin$plan$dbls,
-                     fin$plan$geom, 8L, 0.1, c(0L, 2L), FALSE, TRUE, FALSE))
+                     fin$plan$geom, 8L, 0.1, c(0L, 2L), FALSE, TRUE, FALSE),
+    ntk_set_gram = list(TRUE))
 }
 
 bad_values <- list(NULL, "a", integer(0), numeric(0), NA, NA_real_, list(), TRUE, -1L, 1e9,
