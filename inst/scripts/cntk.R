@@ -62,20 +62,39 @@ accuracy <- function(net, flip = FALSE) {
     min_eigen_ratio = eigen_range[1] / eigen_range[2])
 }
 
+# Arora et al.'s network with average pooling (window w, stride 1) then
+# Flatten as the readout: a positive semi-definite local pooling
+pool_net <- function(depth, w) {
+  net <- nt_cnn_arora(depth, "trace", input_shape = shape)
+  net[[length(net) - 1L]] <- nt_flatten()
+  nt_serial(net[seq_len(length(net) - 2L)], nt_avg_pool(w, 1), net[length(net) - 1:0])
+}
+
 runs <- rbind(
   expand.grid(depth = c(3, 4, 6, 11), kernel = c("CNTK-V", "CNTK-GAP"), flip = FALSE,
               stringsAsFactors = FALSE),
-  data.frame(depth = 6, kernel = c("CNTK-V", "CNTK-GAP", "CNTK-LAP(2)", "CNTK-LAP(4)"),
-             flip = c(TRUE, TRUE, FALSE, FALSE)))
+  data.frame(depth = 6, kernel = c("CNTK-V", "CNTK-GAP", "CNTK-LAP(2)", "CNTK-LAP(4)",
+                                   "CNTK-AvgPool(5)"),
+             flip = c(TRUE, TRUE, FALSE, FALSE, FALSE)))
 runs$accuracy <- NA_real_
 runs$seconds <- NA_real_
 runs$min_eigen_ratio <- NA_real_
-for (i in seq_len(nrow(runs))) {
+# rows already in the results file are kept, not recomputed
+out_file <- file.path(out_dir, "cntk.csv")
+if (file.exists(out_file)) {
+  done <- read.csv(out_file, stringsAsFactors = FALSE)
+  key <- function(d) paste(d$depth, d$kernel, d$flip)
+  at <- match(key(runs), key(done))
+  cols <- c("accuracy", "seconds", "min_eigen_ratio")
+  runs[!is.na(at), cols] <- done[at[!is.na(at)], cols]
+}
+for (i in which(is.na(runs$accuracy))) {
   net <- switch(runs$kernel[i],
                 "CNTK-V" = nt_cnn_arora(runs$depth[i], "trace", input_shape = shape),
                 "CNTK-GAP" = nt_cnn_arora(runs$depth[i], "gap", input_shape = shape),
                 "CNTK-LAP(2)" = lap_net(runs$depth[i], 2),
-                "CNTK-LAP(4)" = lap_net(runs$depth[i], 4))
+                "CNTK-LAP(4)" = lap_net(runs$depth[i], 4),
+                "CNTK-AvgPool(5)" = pool_net(runs$depth[i], 5))
   runs[i, c("accuracy", "seconds", "min_eigen_ratio")] <- accuracy(net, runs$flip[i])
   say("%s depth %d flip %s: %.3f (%.0f s)", runs$kernel[i], runs$depth[i], runs$flip[i],
       runs$accuracy[i], runs$seconds[i])
@@ -83,6 +102,6 @@ for (i in seq_len(nrow(runs))) {
 runs$n_train <- length(keep)
 runs$n_test <- length(y_test)
 runs$image <- "14x14x1"
-write.csv(runs, file.path(out_dir, "cntk.csv"), row.names = FALSE)
+write.csv(runs, out_file, row.names = FALSE)
 writeLines(paste("R", getRversion(), "ntk", packageVersion("ntk"), "threads", nt_threads(),
                  format(Sys.time())), file.path(out_dir, "cntk-info.txt"))
