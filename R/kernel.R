@@ -9,8 +9,9 @@
 #' triangle is computed and the result is exactly symmetric.
 #'
 #' Matrix inputs (fully connected networks) enter as `K0 = x . x' / d` for `d`
-#' features; the input Gram matrix comes from BLAS and all layers run down
-#' each column of pairs, without n x m temporaries. Image inputs are
+#' features; the input Gram matrix comes from BLAS or the package's own
+#' loop (option `ntk.gram`, see [ntk-package]) and all layers run down each
+#' column of pairs, without n x m temporaries. Image inputs are
 #' `n x H x W x C` arrays (NHWC; a 3-d array is one channel; see
 #' [nt_images()]) and enter as `K0[i, i'] = x_i . x'_i' / C`
 #' per pair of positions. Networks without pooling keep only the position

@@ -20,8 +20,9 @@
 #' `ntk.threads` (or the environment variable `NTK_NUM_THREADS`): the
 #' default number of threads, see [nt_threads()]. `ntk.gram` (or
 #' `NTK_GRAM`): how fully connected kernels compute the inputs' Gram
-#' matrix: `"blas"` (R's BLAS), `"native"` (a register-blocked loop, about
-#' twice as fast as the reference BLAS and slower than an optimised one) or
+#' matrix: `"blas"` (R's BLAS), `"native"` (a register-blocked loop, 2 to 6
+#' times as fast as the reference BLAS, depending on the CPU's vector
+#' instructions, and usually slower than an optimised BLAS) or
 #' `"auto"` (the default: native on a reference BLAS, BLAS otherwise). Both
 #' give the same kernels up to rounding.
 #'

@@ -1,8 +1,8 @@
 /* The Gram matrix of the fully connected kernels' inputs: BLAS, or a
    register-blocked loop (8 rows x 4 columns of the output accumulated in
-   registers, with fused multiply-adds where the CPU has them) that is about
-   twice as fast as the reference BLAS R often runs on, and slower than an
-   optimised one.  Which is used is set from R (option ntk.gram; see
+   registers, with AVX-512 or AVX2 + FMA clones where the CPU has them)
+   that is 2 to 6 times as fast as the reference BLAS R often runs on, and
+   usually slower than an optimised one.  Which is used is set from R (option ntk.gram; see
    R/gram.R). */
 #include "ntk.h"
 
