@@ -15,13 +15,7 @@ SEXP ntk_set_gram(SEXP native)
   return Rf_ScalarInteger(old);
 }
 
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-#if __GNUC__ >= 12
-__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-__attribute__((target_clones("avx2", "default")))
-#endif
-#endif
+NT_VECTOR_CLONES
 static void gram_native(const double *x, int ldx, const double *z, int ldz, int rows, int cols,
                         int d, double alpha, double *out, int ldo)
 {

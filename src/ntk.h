@@ -118,6 +118,20 @@ static inline double nt_act_self(const nt_op *op, const double *sx, const double
 /* relu_column.c: ABReLU duals of `rows` pairs whose x sides have sqrt(s)
    and 1 / sqrt(s) in r1, ir1 and whose z side has r2, ir2, then the dense
    layer `dense` (or none); k and t in place. */
+/* AVX-512 (x86-64-v4) and AVX2 + FMA (x86-64-v3) clones of a hot loop
+   beside the baseline one, picked when the library loads (gcc's
+   target_clones; ifunc needs Linux; gcc >= 12 checks ISA levels, older gcc
+   gets an AVX2 clone). */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#if __GNUC__ >= 12
+#define NT_VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define NT_VECTOR_CLONES __attribute__((target_clones("avx2", "default")))
+#endif
+#else
+#define NT_VECTOR_CLONES
+#endif
+
 /* src/hugepages.c: ask for transparent huge pages for a large buffer */
 void nt_advise_huge(void *p, size_t bytes);
 

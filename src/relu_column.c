@@ -6,18 +6,9 @@
    polynomial, since libm's acos cannot be vectorised. */
 #include "ntk.h"
 
-/* AVX-512 (x86-64-v4) and AVX2 + FMA (x86-64-v3) versions beside the
-   baseline one, picked when the library loads (gcc's target_clones; ifunc
-   needs Linux; gcc >= 12 checks the ISA level, older gcc gets an AVX2-only
-   clone).  Each step halves the time of this loop: wider vectors, and fused
-   multiply-adds for the polynomial. */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-#if __GNUC__ >= 12
-__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-__attribute__((target_clones("avx2", "default")))
-#endif
-#endif
+/* Vector clones (ntk.h): each of AVX-512 and fused multiply-adds (for the
+   polynomial) halves the time of this loop. */
+NT_VECTOR_CLONES
 void nt_abrelu_column(double a, double b, const double *r1, const double *ir1, double r2,
                       double ir2, double *k, double *t, int rows, const nt_op *dense)
 {
