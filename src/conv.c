@@ -63,6 +63,12 @@ static inline int partner(int i, int w, int h, int dy, int dx)
 static void abrelu_run(double a, double b, const double *xr, const double *xi, size_t xstep,
                        const double *zr, const double *zi, double *k, double *t, size_t n)
 {
+  if (xstep == 0 && n <= INT_MAX) {
+    /* one x position: the vectorised column loop of the fully connected
+       kernels, with the sides swapped (the dual is symmetric in them) */
+    nt_abrelu_column(a, b, zr, zi, xr[0], xi[0], k, t, (int) n, NULL);
+    return;
+  }
   for (size_t j = 0; j < n; j++) {
     double kk, kd;
     nt_abrelu_dual(a, b, xr[j * xstep], zr[j], xi[j * xstep], zi[j], k[j], &kk, &kd);

@@ -115,9 +115,6 @@ static inline double nt_act_self(const nt_op *op, const double *sx, const double
   return k;
 }
 
-/* relu_column.c: ABReLU duals of `rows` pairs whose x sides have sqrt(s)
-   and 1 / sqrt(s) in r1, ir1 and whose z side has r2, ir2, then the dense
-   layer `dense` (or none); k and t in place. */
 /* AVX-512 (x86-64-v4) and AVX2 + FMA (x86-64-v3) clones of a hot loop
    beside the baseline one, picked when the library loads (gcc's
    target_clones; ifunc needs Linux; gcc >= 12 checks ISA levels, older gcc
@@ -138,6 +135,9 @@ void nt_advise_huge(void *p, size_t bytes);
 /* src/gram.c: alpha * x z' on a block of rows and columns */
 void nt_gram(const double *x, int ldx, const double *z, int ldz, int rows, int cols, int d,
              double alpha, double *out, int ldo);
+/* relu_column.c: ABReLU duals of `rows` pairs whose x sides have sqrt(s)
+   and 1 / sqrt(s) in r1, ir1 and whose z side has r2, ir2, then the dense
+   layer `dense` (or none); k and t in place. */
 void nt_abrelu_column(double a, double b, const double *r1, const double *ir1, double r2,
                       double ir2, double *k, double *t, int rows, const nt_op *dense);
 
