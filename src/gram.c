@@ -2,8 +2,8 @@
    register-blocked loop (8 rows x 4 columns of the output accumulated in
    registers, with AVX-512 or AVX2 + FMA clones where the CPU has them)
    that is 2 to 6 times as fast as the reference BLAS R often runs on, and
-   usually slower than an optimised one.  Which is used is set from R (option ntk.gram; see
-   R/gram.R). */
+   usually slower than an optimised one.  Which is used is set from R
+   (option ntk.gram; see R/gram.R). */
 #include "ntk.h"
 
 static int use_native = 1;
@@ -13,6 +13,15 @@ SEXP ntk_set_gram(SEXP native)
   int old = use_native;
   use_native = nt_check_flag(native, "native");
   return Rf_ScalarInteger(old);
+}
+
+/* One entry, for the rows and columns left over by the blocks. */
+static inline double gram_entry(const double *x, int ldx, const double *z, int ldz, int i, int j,
+                                int d, double alpha)
+{
+  double s = 0;
+  for (int c = 0; c < d; c++) s += x[i + (size_t) ldx * c] * z[j + (size_t) ldz * c];
+  return alpha * s;
 }
 
 NT_VECTOR_CLONES
@@ -43,18 +52,12 @@ static void gram_native(const double *x, int ldx, const double *z, int ldz, int 
       }
     }
     for (; i < rows; i++)
-      for (int jj = j; jj < j + 4; jj++) {
-        double s = 0;
-        for (int c = 0; c < d; c++) s += x[i + (size_t) ldx * c] * z[jj + (size_t) ldz * c];
-        out[i + (size_t) ldo * jj] = alpha * s;
-      }
+      for (int jj = j; jj < j + 4; jj++)
+        out[i + (size_t) ldo * jj] = gram_entry(x, ldx, z, ldz, i, jj, d, alpha);
   }
   for (; j < cols; j++)
-    for (int i = 0; i < rows; i++) {
-      double s = 0;
-      for (int c = 0; c < d; c++) s += x[i + (size_t) ldx * c] * z[j + (size_t) ldz * c];
-      out[i + (size_t) ldo * j] = alpha * s;
-    }
+    for (int i = 0; i < rows; i++)
+      out[i + (size_t) ldo * j] = gram_entry(x, ldx, z, ldz, i, j, d, alpha);
 }
 
 /* out[i + ldo * j] = alpha * sum_c x[i + ldx * c] * z[j + ldz * c] for
