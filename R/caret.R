@@ -14,7 +14,8 @@
 #' `fixed` in `{0, depth}` and `tuneLength` values of `C` from 0.1 to 1000.
 #'
 #' `nt_caret_krr()`: kernel regression by gradient flow ([nt_fit()], `t = Inf`)
-#' on the NTK, for regression and classification (centred one-hot targets),
+#' on the NTK, for regression and classification (one-hot targets), with an
+#' intercept (the training mean, or the class proportions),
 #' tuning `depth`, `fixed` and the ridge `diag_reg`. Its `loop` element fits
 #' each (`depth`, `fixed`) once and predicts every `diag_reg` from the same
 #' kernels and one eigendecomposition.
@@ -118,8 +119,11 @@ nt_caret_krr <- function(activation = "relu", w_var = 2, b_var = 0) {
       net <- make_net(param)
       k <- cached_family_kernel(x, param$depth, param$fixed, activation, w_var, b_var)
       targets <- encode_response(y, nrow(x))
+      offset <- colMeans(targets$targets)               # the intercept, as in nt_fit()
+      targets$targets <- sweep(targets$targets, 2, offset)
       eig <- eigen(k, symmetric = TRUE)
-      list(x = x, net = net, eig = eig, targets = targets, diag_reg = param$diag_reg, lev = lev)
+      list(x = x, net = net, eig = eig, targets = targets, offset = offset,
+           diag_reg = param$diag_reg, lev = lev)
     },
     predict = function(modelFit, newdata, submodels = NULL) {
       scores <- krr_scores(modelFit, newdata, submodels)
@@ -133,9 +137,10 @@ nt_caret_krr <- function(activation = "relu", w_var = 2, b_var = 0) {
       scores <- krr_scores(modelFit, newdata, submodels)
       out <- lapply(scores, function(s) {
         k <- ncol(s)
-        p <- pmax(s + 1 / k, 0)
-        p <- p / pmax(rowSums(p), .Machine$double.xmin)
-        p[!is.finite(p) | rowSums(p) == 0] <- 1 / k
+        p <- pmax(s, 0)
+        total <- rowSums(p)
+        p <- p / pmax(total, .Machine$double.xmin)
+        p[!(total > 0), ] <- 1 / k
         as.data.frame(p, col.names = modelFit$targets$levels)
       })
       if (is.null(submodels)) out[[1]] else out
@@ -155,6 +160,7 @@ krr_scores <- function(fit, newdata, submodels) {
   kv <- k_test %*% v
   lapply(ridges, function(r) {
     s <- kv %*% (proj / pmax(fit$eig$values + r, .Machine$double.eps * max(fit$eig$values)))
+    s <- sweep(s, 2, fit$offset, `+`)
     colnames(s) <- colnames(fit$targets$targets)
     s
   })

@@ -44,6 +44,10 @@ nt_empirical <- function(net, x, z = NULL, width = 512, samples = 1, what = "ntk
                  setup$plan$geom, width, samples, progress)
   })
   names(res) <- c("ntk", "nngp")
+  for (w in what) if (!all(is.finite(res[[w]])))
+    stop(sprintf(paste0("the finite networks overflowed: their %s has non-finite entries ",
+                        "(the largest |x| is %.3g); rescale `x`"), toupper(w), max(abs(setup$data))),
+         call. = FALSE)
   rows <- seq_len(setup$n_x)
   cols <- if (is.null(z)) rows else setup$n_x + seq_len(setup$n_z)
   out <- lapply(res[what], function(k) as_nt_kernel_matrix(k[rows, cols, drop = FALSE]))
@@ -117,7 +121,31 @@ nt_train <- function(net, x, y, width = 512, learning_rate = 1, steps = 100, x_t
   colnames(res$train) <- label
   if (!is.null(res$test)) colnames(res$test) <- label
   names(res$weight_change) <- label
+  check_training(res, y, record, learning_rate)
   c(list(steps = record), res)
+}
+
+# Gradient descent that overflowed is an error; one whose training loss grew
+# a millionfold is a warning naming the step: never NaN or huge values
+# returned quietly.
+check_training <- function(res, y, record, learning_rate) {
+  finite <- apply(res$train, 2, function(f) all(is.finite(f)))
+  if (!is.null(res$test)) finite <- finite & apply(res$test, 2, function(f) all(is.finite(f)))
+  if (!all(finite))
+    stop(sprintf(paste0("training diverged: the predictions overflowed by step %d (learning rate %g); ",
+                        "use a smaller `learning_rate`"), record[which(!finite)[1]], learning_rate),
+         call. = FALSE)
+  for (k in c("ntk_start", "ntk_end"))
+    if (!is.null(res[[k]]) && !all(is.finite(res[[k]])))
+      stop(sprintf("the empirical NTK (%s) overflowed; rescale `x`", k), call. = FALSE)
+  loss <- colMeans((res$train - y)^2)
+  reference <- max(loss[1], mean(y^2), .Machine$double.xmin)
+  grown <- which(loss > 1e6 * reference)
+  if (length(grown))
+    warning(sprintf(paste0("training diverged at step %d: the training loss reached %.3g ",
+                           "(%.3g at the start; learning rate %g is too large)"),
+                    record[grown[1]], loss[grown[1]], loss[1], learning_rate), call. = FALSE)
+  invisible()
 }
 
 # The plan, input shape and inputs (one column per input, channels fastest)

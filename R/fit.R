@@ -1,55 +1,114 @@
-# nt_fit(): kernel regression by gradient flow as a model object.
+# nt_fit(): kernel regression by gradient flow as a model object (fitting).
+# The methods for fitted models are in fit-methods.R.
 
 #' Fit a wide network by gradient flow (kernel regression)
 #'
 #' Fits the infinite-width limit of a network trained by gradient flow on the
 #' squared loss: predictions at training time `t` under the NTK (or, with
 #' `kernel = "nngp"`, the network whose last layer alone is trained, which at
-#' `t = Inf` is the NNGP posterior mean). A factor response is fitted on
-#' one-hot targets centred as in Arora et al. (`1 - 1/k` for the class,
-#' `-1/k` elsewhere) and predicts classes. Use it as you would [lm()]:
-#' `predict`, `fitted`, `residuals`, `print` and `summary` methods exist.
+#' `t = Inf` is the NNGP posterior mean). Use it as you would [lm()]:
+#' `predict`, `fitted`, `residuals`, `coef`, `print`, `summary`, `plot`,
+#' `nobs`, `logLik` and `update` methods exist.
+#'
+#' **Intercept.** The kernels of networks without biases vanish at the origin,
+#' so by default (`intercept = TRUE`) the model is fitted to the response
+#' minus its (weighted) training mean, which is added back to every
+#' prediction; `intercept = FALSE` fits the raw response. A factor response
+#' is fitted on its one-hot indicator columns in the same way (centred on the
+#' class proportions; without an intercept centred on `1/k` as in Arora et
+#' al. 2020), and predicts classes.
+#'
+#' **Regularisation.** `diag_reg = "auto"` (the default) chooses the ridge
+#' added to the training kernel by exact leave-one-out cross-validation of
+#' the `t = Inf` model (kernel ridge regression), over 29 values from `1e-6`
+#' to 10 times the kernel's mean diagonal, all from one eigendecomposition.
+#' A number fixes it (`0`: interpolation at `t = Inf`). Together with
+#' `standardize = TRUE` (the default for matrix inputs) and the default
+#' network `nt_fc(3, b_var = 0.1)`, this makes `nt_fit(y ~ ., data)` a sensible regression
+#' or classification model out of the box.
+#'
+#' **Weights.** With `weights` `w`, the loss is `1/2 sum_i w_i (f(x_i) - y_i)^2`
+#' and the ridge enters as `diag_reg / w_i` (observation `i` has noise
+#' variance proportional to `1 / w_i`), as in weighted least squares.
+#'
+#' **Numerics.** The training kernel is decomposed once (see [nt_predict()]);
+#' an ill-conditioned kernel never yields garbage: directions below the
+#' rounding level are left out at every `t` with a warning, `predict()` on the
+#' training rows equals `fitted()`, and predictions are never `NaN`.
 #'
 #' @param x A formula (`y ~ .`), or a numeric matrix, data frame of numeric
 #'   columns or image array of inputs.
-#' @param ... Passed to the method: for a formula, `data` and the arguments
-#'   below; for inputs, `y` and the arguments below.
+#' @param ... For the formula method, the arguments of the default method;
+#'   anything else is an error.
 #' @param y The response: numeric vector or matrix, or a factor.
-#' @param data A data frame for the formula.
-#' @param net The network, [nt_fc()] by default.
+#' @param data A data frame for the formula (as in [lm()], the formula's
+#'   environment when missing).
+#' @param subset,na.action As in [lm()]: rows to use, and what to do with
+#'   missing values (`getOption("na.action")`, usually [na.omit()], by
+#'   default; [na.fail()] makes them an error).
+#' @param weights Non-negative observation weights, or `NULL`.
+#' @param net The network: by default `nt_fc(3, b_var = 0.1)`, whose small bias
+#'   variance makes the kernel of standardised inputs depend on their norms,
+#'   not only on their angles (as it does with `b_var = 0`).
 #' @param kernel `"ntk"` (gradient flow of all layers) or `"nngp"`.
 #' @param t Training time(s), non-negative (`Inf`: converged).
 #' @param learning_rate The learning rate of the flow.
-#' @param diag_reg Ridge added to the diagonal of the training kernel.
+#' @param diag_reg Ridge added to the diagonal of the training kernel: a
+#'   non-negative number, or `"auto"` (leave-one-out choice, see Details).
 #' @param standardize Centre and scale the input columns with the training
-#'   mean and standard deviation (off by default: the NTK is not
-#'   shift-invariant, so this changes the model).
+#'   mean and standard deviation (`TRUE` by default for matrix inputs, not
+#'   available for images; the NTK is not shift-invariant, so this changes
+#'   the model).
+#' @param intercept Fit the response's deviations from its training mean.
 #' @param threads Threads for the kernel computation.
-#' @return An object of class `nt_fit`.
+#' @return An object of class `nt_fit`: among its elements `diag_reg` (the
+#'   ridge used), `offset` (the intercept: one value per output column), `t`
+#'   and `net`.
+#' @seealso [predict.nt_fit()], [nt_predict()] for the same on kernel matrices.
 #' @examples
-#' fit <- nt_fit(Species ~ ., data = iris, net = nt_fc(2))
+#' fit <- nt_fit(Species ~ ., data = iris)
 #' fit
 #' table(predict(fit, iris, type = "class"), iris$Species)
-#' reg <- nt_fit(mpg ~ wt + hp, data = mtcars, standardize = TRUE, t = c(1, Inf))
+#' reg <- nt_fit(mpg ~ wt + hp, data = mtcars, t = c(1, Inf))
 #' predict(reg, mtcars[1:3, ], se.fit = TRUE)
+#' predict(reg, data.frame(wt = mean(mtcars$wt), hp = mean(mtcars$hp)), t = Inf)
+#' summary(update(reg, . ~ . + qsec, t = Inf))
 #' @export
-nt_fit <- function(x, ...) UseMethod("nt_fit")
+nt_fit <- function(x, ...) {
+  if (missing(x)) {
+    call <- match.call()
+    if (!"formula" %in% names(call))
+      stop("`x` is missing: give a formula (with `data`) or a matrix of inputs", call. = FALSE)
+    names(call)[names(call) == "formula"] <- "x"
+    return(eval(call, parent.frame()))
+  }
+  UseMethod("nt_fit")
+}
 
 #' @rdname nt_fit
 #' @export
-nt_fit.formula <- function(x, data, ...) {
-  formula <- x
-  if (missing(data)) stop("`data` is missing", call. = FALSE)
-  frame <- stats::model.frame(formula, data, na.action = stats::na.pass)
+nt_fit.formula <- function(x, data = NULL, subset, weights, na.action, ...) {
+  call <- match.call()
+  frame_call <- match.call(expand.dots = FALSE)
+  frame_call <- frame_call[c(1L, match(c("x", "data", "subset", "weights", "na.action"),
+                                       names(frame_call), 0L))]
+  names(frame_call)[names(frame_call) == "x"] <- "formula"
+  frame_call$drop.unused.levels <- TRUE
+  frame_call[[1L]] <- quote(stats::model.frame)
+  frame <- eval(frame_call, parent.frame())
   y <- stats::model.response(frame)
   if (is.null(y)) stop("the formula must have a response", call. = FALSE)
   terms <- stats::terms(frame)
   design <- formula_design(terms, frame)
-  if (anyNA(design)) stop("the predictors in `data` contain NA", call. = FALSE)
-  fit <- nt_fit.default(design, y, ...)
+  if (anyNA(design))
+    stop("the predictors contain NA: use na.action = na.omit, or remove them", call. = FALSE)
+  fit <- nt_fit.default(design, y, weights = stats::model.weights(frame), ...)
   fit$terms <- terms
   fit$xlevels <- stats::.getXlevels(terms, frame)
-  fit$call <- as.call(c(quote(nt_fit), as.list(match.call())[-1]))
+  fit$na.action <- attr(frame, "na.action")
+  names(call)[2L] <- "formula"
+  call[[1L]] <- quote(nt_fit)
+  fit$call <- call
   fit
 }
 
@@ -60,20 +119,24 @@ formula_design <- function(terms, frame, xlevels = NULL) {
 
 #' @rdname nt_fit
 #' @export
-nt_fit.default <- function(x, y, net = nt_fc(), kernel = c("ntk", "nngp"), t = Inf,
-                           learning_rate = 1, diag_reg = 0, standardize = FALSE,
-                           threads = nt_threads(), ...) {
+nt_fit.default <- function(x, y, net = nt_fc(3, b_var = 0.1), kernel = c("ntk", "nngp"), t = Inf,
+                           learning_rate = 1, diag_reg = "auto",
+                           standardize = !is_image_input(x), intercept = TRUE,
+                           weights = NULL, threads = nt_threads(), ...) {
+  reject_unknown_arguments(...)
+  standardize <- check_flag(standardize, "standardize")
   kernel <- match.arg(kernel)
   net <- as_network(net)
   t <- check_times(t)
-  learning_rate <- check_number(learning_rate, "learning_rate", lower = 0)
-  if (learning_rate == 0) stop("`learning_rate` must be positive", call. = FALSE)
-  diag_reg <- check_number(diag_reg, "diag_reg", lower = 0)
-  standardize <- check_flag(standardize, "standardize")
+  learning_rate <- check_learning_rate(learning_rate)
+  auto_ridge <- identical(diag_reg, "auto")
+  if (!auto_ridge) diag_reg <- check_number(diag_reg, "diag_reg", lower = 0)
+  intercept <- check_flag(intercept, "intercept")
   images <- is_image_input(x)
   x <- if (images) as_image_array(x, "x") else as_input_matrix(x, "x")
   n <- dim(x)[1]
   response <- encode_response(y, n)
+  weights <- check_weights(weights, n)
   scaling <- NULL
   if (standardize) {
     if (images) stop("`standardize` applies to matrix inputs only", call. = FALSE)
@@ -81,18 +144,48 @@ nt_fit.default <- function(x, y, net = nt_fc(), kernel = c("ntk", "nngp"), t = I
     scaling$scale[!(scaling$scale > 0)] <- 1
     x <- scale(x, scaling$center, scaling$scale)
   }
+  offset <- response_offset(response, weights, intercept)
+  root_w <- sqrt(weights)
+  targets_w <- root_w * sweep(response$targets, 2, offset)
   k <- nt_kernel(net, x, what = c("ntk", "nngp"), threads = threads, progress = FALSE)
   k <- lapply(k, function(m) unname(m@.Data))
-  flow <- flow_prepare(k[[kernel]] + diag(diag_reg, n), learning_rate, all(is.infinite(t)))
-  fitted <- flow_predict(flow, response$targets, NULL, t, NULL, vector_y = FALSE)$train
-  structure(list(net = net, kernel = kernel, t = t, learning_rate = learning_rate,
-                 diag_reg = diag_reg, x = x, scaling = scaling, response = response,
-                 k_train = k, flow = flow, fitted_scores = fitted, threads = threads,
-                 call = as.call(c(quote(nt_fit), as.list(match.call())[-1]))),
-            class = "nt_fit")
+  dec <- flow_decompose(root_w * k[[kernel]] * rep(root_w, each = n), "the training kernel")
+  loo <- if (auto_ridge) loo_ridge(dec, targets_w, sum(weights)) else NULL
+  if (auto_ridge) diag_reg <- loo$ridge
+  flow <- flow_ridge(dec, diag_reg, learning_rate)
+  warn_if_singular(flow, t, "the training kernel")
+  fit <- structure(list(net = net, kernel = kernel, t = t, learning_rate = learning_rate,
+                        diag_reg = diag_reg, auto_ridge = auto_ridge, loo = loo, x = x,
+                        scaling = scaling, intercept = intercept, offset = offset,
+                        response = response, weights = weights, root_w = root_w,
+                        targets_w = targets_w, k_train = k, decomposition = dec, flow = flow,
+                        threads = threads, call = match.call()),
+                   class = "nt_fit")
+  fit$fitted_scores <- fit_scores(fit, k[[kernel]], t)
+  fit
 }
 
-# Targets for the flow: numeric as given; a factor as centred one-hot rows.
+# Unknown arguments are an error, as in lm(), not silently ignored.
+reject_unknown_arguments <- function(...) {
+  if (!...length()) return(invisible())
+  names <- ...names()
+  named <- names[!is.na(names) & nzchar(names)]
+  stop(if (length(named)) sprintf("unknown argument%s to nt_fit(): %s", if (length(named) > 1) "s" else "",
+                                  paste0("`", named, "`", collapse = ", "))
+       else "nt_fit() got an unnamed argument it does not use", call. = FALSE)
+}
+
+check_weights <- function(weights, n) {
+  if (is.null(weights)) return(rep(1, n))
+  if (!is.numeric(weights) || length(weights) != n || !all(is.finite(weights)))
+    stop(sprintf("`weights` must be %d finite numbers, one per observation", n), call. = FALSE)
+  if (any(weights < 0)) stop("`weights` must be non-negative", call. = FALSE)
+  if (!any(weights > 0)) stop("`weights` are all zero", call. = FALSE)
+  as.double(weights)
+}
+
+# Targets for the flow: a numeric response as given; a factor as one-hot
+# indicator columns.
 encode_response <- function(y, n) {
   if (is.character(y)) y <- factor(y)
   if (is.factor(y)) {
@@ -101,8 +194,8 @@ encode_response <- function(y, n) {
     y <- droplevels(y)
     k <- nlevels(y)
     if (k < 2L) stop("a factor `y` needs at least two classes", call. = FALSE)
-    targets <- matrix(-1 / k, n, k, dimnames = list(NULL, levels(y)))
-    targets[cbind(seq_len(n), as.integer(y))] <- 1 - 1 / k
+    targets <- matrix(0, n, k, dimnames = list(NULL, levels(y)))
+    targets[cbind(seq_len(n), as.integer(y))] <- 1
     return(list(y = y, targets = targets, levels = levels(y), vector = FALSE))
   }
   targets <- as_targets(y, n)
@@ -110,169 +203,42 @@ encode_response <- function(y, n) {
   list(y = y, targets = targets, levels = NULL, vector = is.null(dim(y)))
 }
 
-#' Predictions from an nt_fit model
-#'
-#' @param object An `nt_fit` model.
-#' @param newdata New inputs (a data frame for formula fits), or `NULL` for
-#'   the training points.
-#' @param t Training time(s); the fit's by default.
-#' @param type `"response"` (numeric predictions, or class scores: the
-#'   predicted centred one-hot targets), `"class"` (the class with the largest
-#'   score) or `"prob"` (scores shifted back by `1/k`, clipped at 0 and
-#'   normalised to sum to 1: a ranking on the simplex, not calibrated
-#'   probabilities).
-#' @param se.fit Also return standard errors: for `kernel = "ntk"` those of an
-#'   infinite ensemble of networks with random initialisation (from the NNGP,
-#'   Lee et al. 2019), for `"nngp"` the GP posterior's (at `t = Inf`) or the
-#'   last-layer ensemble's.
-#' @param ... Unused.
-#' @return For one `t`: a vector (regression), a matrix of scores, or a
-#'   factor (`type = "class"`); for several `t` an extra last dimension over
-#'   `t` (a data frame of factors for classes). With `se.fit = TRUE` a list
-#'   with `fit` and `se.fit`.
-#' @export
-predict.nt_fit <- function(object, newdata = NULL, t = NULL, type = c("response", "class", "prob"),
-                           se.fit = FALSE, ...) {
-  type <- match.arg(type)
-  se.fit <- check_flag(se.fit, "se.fit")
-  t <- if (is.null(t)) object$t else check_times(t)
-  if (type != "response" && is.null(object$response$levels))
-    stop(sprintf("type = \"%s\" needs a factor response", type), call. = FALSE)
-  x_new <- if (is.null(newdata)) object$x else new_inputs(object, newdata)
-  what <- if (se.fit) c("ntk", "nngp") else object$kernel
-  k_test <- nt_kernel(object$net, x_new, object$x, what = what, threads = object$threads,
-                      progress = FALSE)
-  if (!se.fit) k_test <- stats::setNames(list(k_test), object$kernel)
-  k_test <- lapply(k_test, function(m) unname(m@.Data))
-  nngp <- NULL
-  if (se.fit) {
-    nngp <- list(train = object$k_train$nngp, test = k_test$nngp,
-                 test_test = unname(nt_kernel(object$net, x_new, what = "nngp",
-                                              threads = object$threads, progress = FALSE)@.Data))
-  }
-  flow <- object$flow
-  if (flow$kind == "chol" && any(is.finite(t)))
-    flow <- flow_prepare(object$k_train[[object$kernel]] + diag(object$diag_reg, nrow(object$k_train$ntk)),
-                         object$learning_rate, FALSE)
-  out <- flow_predict(flow, object$response$targets, k_test[[object$kernel]], t, nngp, vector_y = FALSE)
-  fit <- format_scores(name_outputs(out$test, object$response), object$response, type, t)
-  if (!se.fit) return(fit)
-  se <- sqrt(pmax(apply(out$cov, 3, diag), 0))
-  se <- matrix(se, nrow = dim(out$test)[1], dimnames = list(NULL, dimnames(out$cov)[[3]]))
-  list(fit = fit, se.fit = if (length(t) == 1L) se[, 1] else se)
+# The intercept: the weighted training mean of each target column, or with
+# intercept = FALSE 0 for a numeric response and 1/k for k classes.
+response_offset <- function(response, weights, intercept) {
+  k <- ncol(response$targets)
+  if (intercept) return(colSums(weights * response$targets) / sum(weights))
+  rep(if (is.null(response$levels)) 0 else 1 / k, k)
 }
 
-new_inputs <- function(object, newdata) {
-  if (!is.null(object$terms)) {
-    if (!is.data.frame(newdata)) newdata <- as.data.frame(newdata)
-    needed <- all.vars(stats::delete.response(object$terms))
-    missing_vars <- setdiff(needed, names(newdata))
-    if ("." %in% needed) missing_vars <- character(0)
-    if (length(missing_vars))
-      stop(sprintf("`newdata` is missing variable%s used in the formula: %s",
-                   if (length(missing_vars) > 1) "s" else "", paste(missing_vars, collapse = ", ")),
-           call. = FALSE)
-    frame <- stats::model.frame(stats::delete.response(object$terms), newdata,
-                                na.action = stats::na.pass, xlev = object$xlevels)
-    x <- formula_design(object$terms, frame, object$xlevels)
-  } else {
-    x <- if (is_image_input(newdata)) as_image_array(newdata, "newdata")
-         else as_input_matrix(newdata, "newdata")
-  }
-  if (!is.null(object$scaling)) x <- scale(x, object$scaling$center, object$scaling$scale)
-  x
+# Leave-one-out cross-validation of kernel ridge regression for every ridge
+# of a grid, exact from one decomposition: with h_j = l_j / (l_j + r) the
+# smoother's diagonal is S_ii = sum_j V_ij^2 h_j and the left-out residual
+# e_i / (1 - S_ii). Weighted rows enter scaled by sqrt(w), which makes this
+# the weighted left-out squared error.
+loo_ridge <- function(dec, targets_w, total_weight) {
+  s <- dec$scale
+  level <- mean(dec$values)
+  ridges <- level * 10^seq(-6, 1, by = 0.25)
+  v <- dec$vectors
+  vty <- crossprod(v, targets_w)
+  v2 <- v^2
+  score <- vapply(ridges, function(r) {
+    h <- dec$values / (dec$values + r)
+    resid <- targets_w - v %*% (h * vty)
+    leverage <- pmin(drop(v2 %*% h), 1 - 1e-12)
+    sum((resid / (1 - leverage))^2)
+  }, numeric(1))
+  best <- which.min(score)
+  list(ridge = ridges[best] * s, ridges = ridges * s, score = score / total_weight)
 }
 
-format_scores <- function(scores, response, type, t) {
-  one_t <- length(t) == 1L
-  if (type == "response") {
-    if (response$vector) scores <- scores[, 1, , drop = TRUE]
-    if (one_t) return(if (is.null(dim(scores))) scores else if (length(dim(scores)) == 3L) scores[, , 1] else scores[, 1])
-    return(scores)
-  }
-  k <- length(response$levels)
-  if (type == "class") {
-    classes <- lapply(seq_along(t), function(i)
-      factor(response$levels[max.col(matrix(scores[, , i], ncol = k), ties.method = "first")],
-             levels = response$levels))
-    if (one_t) return(classes[[1]])
-    return(stats::setNames(as.data.frame(classes), dimnames(scores)[[3]]))
-  }
-  probs <- pmax(scores + 1 / k, 0)
-  for (i in seq_along(t)) {
-    p <- matrix(probs[, , i], ncol = k)
-    total <- rowSums(p)
-    p[total == 0, ] <- 1 / k
-    probs[, , i] <- p / pmax(total, .Machine$double.xmin) * (total > 0) + (total == 0) / k
-  }
-  if (one_t) probs[, , 1] else probs
-}
-
-#' @export
-fitted.nt_fit <- function(object, ...) {
-  format_scores(name_outputs(object$fitted_scores, object$response), object$response,
-                "response", object$t)
-}
-
-# n x k x length(t) arrays get the response's column names.
-name_outputs <- function(a, response) {
-  names <- colnames(response$targets)
-  if (!is.null(names)) dimnames(a) <- list(NULL, names, dimnames(a)[[3]])
-  a
-}
-
-#' @export
-residuals.nt_fit <- function(object, ...) {
-  targets <- object$response$targets
-  fits <- object$fitted_scores
-  res <- array(targets, dim(fits)) - fits
-  dimnames(res) <- dimnames(fits)
-  format_scores(name_outputs(res, object$response), object$response, "response", object$t)
-}
-
-#' @export
-print.nt_fit <- function(x, ...) {
-  cat("Wide-network regression by gradient flow (", toupper(x$kernel), " kernel)\n", sep = "")
-  if (!is.null(x$call)) cat("Call: ", paste(deparse(x$call), collapse = " "), "\n", sep = "")
-  cat(sprintf("%d training points; network of %d layers; t = %s; learning rate %g; diag_reg %g\n",
-              dim(x$x)[1], length(x$net), paste(format(x$t), collapse = ", "),
-              x$learning_rate, x$diag_reg))
-  print_fit_quality(x)
-  invisible(x)
-}
-
-print_fit_quality <- function(x) {
-  if (!is.null(x$response$levels)) {
-    acc <- vapply(seq_along(x$t), function(i)
-      mean(max.col(matrix(x$fitted_scores[, , i], ncol = length(x$response$levels)),
-                   ties.method = "first") == as.integer(x$response$y)), 1)
-    cat(sprintf("Response: factor with %d classes; training accuracy %s\n",
-                length(x$response$levels), paste(format(acc, digits = 4), collapse = ", ")))
-  } else {
-    rmse <- vapply(seq_along(x$t), function(i)
-      sqrt(mean((x$response$targets - x$fitted_scores[, , i])^2)), 1)
-    cat(sprintf("Response: numeric; training RMSE %s\n", paste(format(rmse, digits = 4), collapse = ", ")))
-  }
-}
-
-#' @export
-summary.nt_fit <- function(object, ...) {
-  ev <- if (object$flow$kind == "eigen") object$flow$values
-        else eigen(object$k_train[[object$kernel]], symmetric = TRUE, only.values = TRUE)$values
-  structure(list(fit = object, eigen_range = range(ev),
-                 residuals = stats::residuals(object)), class = "summary.nt_fit")
-}
-
-#' @export
-print.summary.nt_fit <- function(x, ...) {
-  print(x$fit)
-  cat("\nNetwork:\n")
-  print(x$fit$net)
-  cat(sprintf("\nTraining kernel eigenvalues: %.4g to %.4g (condition %.3g)\n",
-              x$eigen_range[1], x$eigen_range[2],
-              x$eigen_range[2] / max(x$eigen_range[1], .Machine$double.xmin)))
-  res <- x$residuals
-  cat("Residuals:\n")
-  print(summary(as.vector(res)))
-  invisible(x)
+# Scores (predicted targets, offset added) at the rows of `k_rows`, an
+# m x n kernel against the training points: the one formula behind fitted
+# values and predictions.
+fit_scores <- function(fit, k_rows, t, nngp = NULL) {
+  kw <- k_rows * rep(fit$root_w, each = nrow(k_rows))
+  out <- flow_predict(fit$flow, fit$targets_w, kw, t, nngp, vector_y = FALSE)
+  scores <- out$test + rep(fit$offset, each = nrow(k_rows))
+  if (is.null(nngp)) scores else list(scores = scores, cov = out$cov)
 }

@@ -1,4 +1,4 @@
-# Gradient-flow predictions (KERNELS.md section 4) and GP posteriors.
+# Gradient-flow predictions and GP posteriors (see vignette("ntk") and ?nt_predict).
 
 #' Predictions of gradient flow under a kernel
 #'
@@ -8,11 +8,16 @@
 #' `f_t(X*) = Theta* Theta^-1 (I - exp(-eta Theta t)) y` on test points, with
 #' `Theta = k_train + diag_reg * I` (`diag_reg` enters the dynamics, as in
 #' neural-tangents). One symmetric eigendecomposition of `Theta` serves every
-#' finite `t` (the factor `(1 - exp(-eta l t)) / l` tends to `eta t` as
-#' `l -> 0`); `t = Inf` alone is kernel regression by a Cholesky solve.
-#' Eigenvalues below `-1e-10` times the largest are clipped to 0 with a
-#' warning; for a singular `Theta` the `t = Inf` limit is the minimum-norm
-#' (pseudo-inverse) solution.
+#' `t`, `Inf` included, so that the predictions at finite `t` approach those at
+#' `t = Inf` as `t` grows. The matrix is divided by its largest diagonal entry
+#' first, so kernels of any magnitude give the same predictions. Eigenvalues
+#' up to `max(n, 10)` machine epsilons times the largest are taken as a null
+#' space and their directions left out at every `t`: for a singular `Theta`
+#' the `t = Inf` limit is the minimum-norm (pseudo-inverse) solution, and a
+#' warning says how many eigenvalues were dropped whenever that changes the
+#' predictions. A `Theta` with an eigenvalue below `-1e-6` times its largest is
+#' not a kernel: an error. Predictions that would overflow are an error too,
+#' never `Inf` or `NaN`.
 #'
 #' Time convention: no division by the number of training values.
 #' neural-tangents' `gradient_descent_mse` uses the mean loss, so its time
@@ -51,42 +56,75 @@ nt_predict <- function(k_train, y, k_test = NULL, t = Inf, learning_rate = 1, di
   targets <- as_targets(y, n)
   if (!is.null(k_test)) k_test <- as_cross_kernel(k_test, "k_test", n)
   t <- check_times(t)
-  learning_rate <- check_number(learning_rate, "learning_rate", lower = 0)
-  if (learning_rate == 0) stop("`learning_rate` must be positive", call. = FALSE)
+  learning_rate <- check_learning_rate(learning_rate)
   diag_reg <- check_number(diag_reg, "diag_reg", lower = 0)
   if (!is.null(nngp)) nngp <- check_nngp(nngp, n, k_test)
-  flow <- flow_prepare(theta + diag(diag_reg, n), learning_rate, all(is.infinite(t)))
+  flow <- flow_prepare(theta, learning_rate, "`k_train`", ridge = diag_reg)
+  warn_if_singular(flow, t, "`k_train`")
   flow_predict(flow, targets, k_test, t, nngp, vector_y = is.null(dim(y)))
 }
 
-# The factorisation of Theta reused for any targets, test kernel and times.
-flow_prepare <- function(theta, learning_rate, infinite_only) {
-  if (infinite_only) {
-    r <- tryCatch(chol(theta), error = function(e) NULL)
-    if (!is.null(r)) return(list(kind = "chol", r = r, eta = learning_rate))
-  }
-  eig <- eigen(theta, symmetric = TRUE)
-  l <- eig$values
-  top <- max(abs(l), .Machine$double.xmin)
-  if (any(l < -1e-10 * top))
-    warning(sprintf("`k_train` has negative eigenvalues (down to %.3g); clipped to 0",
-                    min(l)), call. = FALSE)
-  l[l < 0] <- 0
-  list(kind = "eigen", values = l, vectors = eig$vectors, eta = learning_rate,
-       tol = nrow(theta) * .Machine$double.eps * top)
+check_learning_rate <- function(learning_rate) {
+  learning_rate <- check_number(learning_rate, "learning_rate", lower = 0)
+  if (learning_rate == 0) stop("`learning_rate` must be positive", call. = FALSE)
+  learning_rate
 }
 
-# Per eigenvalue l and time t: the training factor 1 - exp(-eta l t) and the
-# test factor (1 - exp(-eta l t)) / l (-> eta t as l -> 0; at t = Inf 1 / l on
-# the range of Theta and 0 on its null space).
+# One symmetric eigendecomposition of Theta / s (s its largest diagonal
+# entry, so that kernels of any magnitude decompose alike) serves every time
+# and every ridge. Clearly negative eigenvalues mean the matrix is no kernel.
+flow_decompose <- function(theta, arg) {
+  n <- nrow(theta)
+  s <- max(abs(diag(theta)))
+  if (!(s > 0)) s <- max(abs(theta))
+  if (!(s > 0)) s <- 1
+  eig <- eigen(theta / s, symmetric = TRUE)
+  l <- eig$values
+  top <- max(l[1], 0)
+  if (l[n] < -1e-6 * top || top == 0 && l[n] < 0)
+    stop(sprintf("%s is not positive semi-definite: its smallest eigenvalue is %s its largest",
+                 arg, if (top > 0) sprintf("%.3g times", l[n] / top) else "below"), call. = FALSE)
+  list(values = pmax(l, 0), vectors = eig$vectors, scale = s, n = n)
+}
+
+# The flow of Theta + ridge * I from the decomposition of Theta. Eigenvalues
+# up to n * eps times the largest are rounding noise of a null space: those
+# directions are dropped at every t, so that finite times approach t = Inf
+# instead of amplifying noise by t.
+flow_ridge <- function(dec, ridge, learning_rate) {
+  l <- dec$values + ridge / dec$scale
+  top <- max(l)
+  tol <- max(dec$n, 10L) * .Machine$double.eps * top
+  keep <- l > tol
+  list(values = l[keep], vectors = dec$vectors[, keep, drop = FALSE], scale = dec$scale,
+       eta = learning_rate, tol = tol, n = dec$n, dropped = sum(!keep))
+}
+
+flow_prepare <- function(theta, learning_rate, arg, ridge = 0) {
+  flow_ridge(flow_decompose(theta, arg), ridge, learning_rate)
+}
+
+# A warning when dropping the null space changes a prediction: at t = Inf,
+# or at times long enough for a dropped direction to have moved.
+warn_if_singular <- function(flow, t, arg) {
+  if (flow$dropped == 0L) return(invisible(FALSE))
+  reach <- flow$eta * flow$scale * max(flow$tol, .Machine$double.xmin) * max(t)
+  if (!(reach > 1e-8)) return(invisible(FALSE))
+  warning(sprintf(paste0("%s is numerically singular: %d of its %d eigenvalues are below %.2g times ",
+                         "the largest; their directions are left out (the minimum-norm solution ",
+                         "at t = Inf). Add `diag_reg` to regularise instead."),
+                  arg, flow$dropped, flow$n, max(flow$n, 10L) * .Machine$double.eps), call. = FALSE)
+  invisible(TRUE)
+}
+
+# Per kept eigenvalue l (of Theta / s) and time t: the training factor
+# 1 - exp(-eta s l t) and the test factor (1 - exp(-eta s l t)) / l, which
+# multiplies Theta* / s. The product eta * t comes first so that t = 0
+# gives 0 whatever the scales.
 flow_factors <- function(flow, t) {
   l <- flow$values
-  if (is.infinite(t)) {
-    on <- l > flow$tol
-    return(list(train = as.numeric(on), test = ifelse(on, 1 / pmax(l, flow$tol), 0)))
-  }
-  decay <- -expm1(-flow$eta * l * t)
-  list(train = decay, test = ifelse(l > 0, decay / pmax(l, .Machine$double.xmin), flow$eta * t))
+  decay <- if (is.infinite(t)) rep(1, length(l)) else -expm1(-(flow$eta * t) * flow$scale * l)
+  list(train = decay, test = decay / l)
 }
 
 flow_predict <- function(flow, targets, k_test, t, nngp, vector_y) {
@@ -94,33 +132,27 @@ flow_predict <- function(flow, targets, k_test, t, nngp, vector_y) {
   train <- array(0, c(n, k, length(t)))
   test <- if (m) array(0, c(m, k, length(t))) else NULL
   cov <- if (!is.null(nngp)) array(0, c(m, m, length(t))) else NULL
-  if (flow$kind == "chol") {
-    solve_theta <- function(b) backsolve(flow$r, forwardsolve(t(flow$r), b, upper.tri = FALSE))
-    alpha <- solve_theta(targets)
-    for (i in seq_along(t)) {
-      train[, , i] <- targets
-      if (m) test[, , i] <- k_test %*% alpha
-    }
+  y_scale <- max(abs(targets))
+  if (!(y_scale > 0)) y_scale <- 1
+  v <- flow$vectors
+  vty <- crossprod(v, targets / y_scale)
+  b <- if (m) (k_test / flow$scale) %*% v else NULL   # Theta* V / s
+  nngp_scale <- if (!is.null(nngp)) max(abs(diag(nngp$train)), abs(diag(nngp$test_test)), .Machine$double.xmin)
+  for (i in seq_along(t)) {
+    g <- flow_factors(flow, t[i])
+    train[, , i] <- y_scale * (v %*% (g$train * vty))
+    if (m) test[, , i] <- y_scale * (b %*% (g$test * vty))
     if (!is.null(nngp)) {
-      a <- t(solve_theta(t(k_test)))                   # Theta* Theta^-1
-      cov[, , 1] <- ensemble_cov(a, nngp)
-      for (i in seq_along(t)) cov[, , i] <- cov[, , 1]
-    }
-  } else {
-    v <- flow$vectors
-    vty <- crossprod(v, targets)
-    b <- if (m) k_test %*% v else NULL                # Theta* V
-    for (i in seq_along(t)) {
-      g <- flow_factors(flow, t[i])
-      train[, , i] <- v %*% (g$train * vty)
-      if (m) test[, , i] <- b %*% (g$test * vty)
-      if (!is.null(nngp)) cov[, , i] <- ensemble_cov(sweep(b, 2, g$test, `*`) %*% t(v), nngp)
+      a <- sweep(b, 2, g$test, `*`) %*% t(v)          # Theta* Theta^-1 (I - exp(-eta Theta t))
+      cov[, , i] <- nngp_scale * ensemble_cov(a, lapply(nngp, `/`, nngp_scale))
     }
   }
+  if (!all(is.finite(train)) || !all(is.finite(test)) || !all(is.finite(cov)))
+    stop("the predictions overflowed the range of doubles; rescale `y` or the kernels", call. = FALSE)
   label <- paste0("t=", format(t))
   shape <- function(a) {
     if (is.null(a)) return(NULL)
-    if (vector_y) { a <- a[, 1, , drop = TRUE]; dim(a) <- c(dim(a)[1] %||% length(a), length(t)) }
+    if (vector_y) a <- array(a[, 1, ], c(dim(a)[1], length(t)))
     dimnames(a)[[length(dim(a))]] <- label
     a
   }
@@ -141,7 +173,8 @@ ensemble_cov <- function(a, nngp) {
 #' `K** - K*X (K + diag_reg I)^-1 K_X*` of a GP with kernel `K` (for the
 #' NNGP: the Bayesian posterior of an infinitely wide network). A training
 #' kernel that is numerically singular gets a jitter on its diagonal, starting
-#' at `1e-10` times its mean diagonal and growing tenfold until the Cholesky
+#' at `1e-10` times its mean diagonal and growing tenfold (up to `1e-4` times
+#' it; a kernel that needs more is not positive semi-definite, an error) until the Cholesky
 #' factorisation succeeds (as Lee et al. 2018 did); a warning reports it, and
 #' the result's `jitter` element holds it.
 #'
@@ -166,34 +199,50 @@ nt_gp <- function(k_train, y, k_test, k_test_test = NULL, diag_reg = 0) {
   if (!is.null(k_test_test)) k_test_test <- as_square_kernel(k_test_test, "k_test_test", nrow(k_test))
   diag_reg <- check_number(diag_reg, "diag_reg", lower = 0)
   kx <- kx + diag(diag_reg, n)
-  fact <- jittered_chol(kx)
+  fact <- jittered_chol(kx, "k_train")
+  s <- fact$scale
   solve_k <- function(b) backsolve(fact$r, forwardsolve(t(fact$r), b, upper.tri = FALSE))
-  mean <- k_test %*% solve_k(targets)
+  y_scale <- max(abs(targets), .Machine$double.xmin)
+  mean <- y_scale * ((k_test / s) %*% solve_k(targets / y_scale))
   if (is.null(dim(y))) mean <- drop(mean)
   cov <- NULL
   if (!is.null(k_test_test)) {
-    w <- forwardsolve(t(fact$r), t(k_test), upper.tri = FALSE)
-    cov <- k_test_test - crossprod(w)
+    w <- forwardsolve(t(fact$r), t(k_test / s), upper.tri = FALSE)
+    cov <- s * (k_test_test / s - crossprod(w))
     cov <- (cov + t(cov)) / 2
   }
-  list(mean = mean, cov = cov, jitter = fact$jitter)
+  if (!all(is.finite(mean)) || !all(is.finite(cov)))
+    stop("the posterior overflowed the range of doubles; rescale `y` or the kernels", call. = FALSE)
+  list(mean = mean, cov = cov, jitter = fact$jitter * s)
 }
 
-jittered_chol <- function(k) {
-  scale <- mean(diag(k))
-  if (!(scale > 0)) scale <- 1
+# Cholesky factor of k / s (s its mean diagonal) with the smallest jitter
+# that makes it factorisable, from 1e-10 up to 1e-4 of the mean diagonal;
+# needing more means the matrix is indefinite, not merely singular.
+jittered_chol <- function(k, arg) {
+  d <- diag(k)
+  if (any(d < 0))
+    stop(sprintf("`%s` is not positive semi-definite: diagonal entry %d is negative (%.3g)",
+                 arg, which(d < 0)[1], d[d < 0][1]), call. = FALSE)
+  s <- mean(d)
+  if (!(s > 0)) stop(sprintf("`%s` is zero on its diagonal: no Gaussian process has it as covariance", arg),
+                     call. = FALSE)
+  k <- k / s
   jitter <- 0
   repeat {
     r <- tryCatch(chol(k + diag(jitter, nrow(k))), error = function(e) NULL)
     if (!is.null(r)) break
-    jitter <- if (jitter == 0) 1e-10 * scale else 10 * jitter
-    if (jitter > 1e3 * scale)
-      stop("`k_train` is not positive semi-definite: no jitter makes it factorisable", call. = FALSE)
+    jitter <- if (jitter == 0) 1e-10 else 10 * jitter
+    if (jitter > 1e-4) {
+      l <- eigen(k, symmetric = TRUE, only.values = TRUE)$values
+      stop(sprintf("`%s` is not positive semi-definite: its smallest eigenvalue is %.3g times its largest",
+                   arg, min(l) / max(l)), call. = FALSE)
+    }
   }
   if (jitter > 0)
-    warning(sprintf("`k_train` is numerically singular: added jitter %.3g to its diagonal", jitter),
-            call. = FALSE)
-  list(r = r, jitter = jitter)
+    warning(sprintf("`%s` is numerically singular: added jitter %.3g (%.0e times its mean diagonal) to its diagonal",
+                    arg, jitter * s, jitter), call. = FALSE)
+  list(r = r, jitter = jitter, scale = s)
 }
 
 # ---- argument checks -----------------------------------------------------

@@ -44,7 +44,7 @@ test_that("gradient flow starts at 0, follows the ODE and converges to y", {
   expect_equal(unname(late$train[, 1]), d$y, tolerance = 1e-6)
 })
 
-test_that("matrix targets give n x k x length(t) arrays; Inf alone uses Cholesky", {
+test_that("matrix targets give n x k x length(t) arrays; Inf agrees with solve()", {
   d <- flow_data()
   p <- nt_predict(d$theta, d$ymat, d$theta_s, t = c(1, Inf), learning_rate = 2)
   expect_equal(dim(p$train), c(15L, 2L, 2L))
@@ -91,7 +91,56 @@ test_that("GP posteriors match solve(), and a singular kernel takes the reported
   expect_warning(sing <- nt_gp(k[1:9, 1:9], rnorm(9), k[1:2, 1:9]), "added jitter")
   expect_gt(sing$jitter, 0)
   expect_true(all(is.finite(sing$mean)))
-  expect_warning(nt_predict(k[1:9, 1:9] - diag(0.1, 9), rnorm(9), t = 1), "negative eigenvalues")
+  expect_error(nt_predict(k[1:9, 1:9] - diag(0.1, 9), rnorm(9), t = 1),
+               "`k_train` is not positive semi-definite: its smallest eigenvalue is -")
+})
+
+test_that("singular and badly scaled kernels give the limits, never garbage", {
+  set.seed(7)
+  x <- matrix(rnorm(8 * 3), 8)
+  xx <- rbind(x, x[1:3, ])                      # repeated rows
+  y <- rnorm(11)
+  k <- nt_kernel(nt_fc(2), rbind(xx, matrix(rnorm(9), 3)), what = "ntk")@.Data
+  k_train <- k[1:11, 1:11]; k_test <- k[12:14, 1:11]
+  expect_warning(inf <- nt_predict(k_train, y, k_test, t = Inf), "numerically singular")
+  # the t = Inf limit is the pseudo-inverse solution, by an independent route (svd)
+  sv <- svd(k_train)
+  pinv <- sv$v[, 1:8] %*% (t(sv$u[, 1:8]) / sv$d[1:8])
+  expect_equal(unname(inf$test[, 1]), drop(k_test %*% pinv %*% y), tolerance = 1e-8)
+  expect_equal(unname(inf$train[, 1]), drop(k_train %*% pinv %*% y), tolerance = 1e-8)
+  # finite times approach it monotonically, with no blow-up along the null space
+  times <- c(1e3, 1e8, 1e20)
+  late <- suppressWarnings(nt_predict(k_train, y, k_test, t = c(times, Inf)))
+  gaps <- vapply(1:3, function(i) max(abs(late$test[, i] - late$test[, 4])), 1)
+  expect_true(all(diff(gaps) <= 0))
+  expect_lt(gaps[3], 1e-10 * max(abs(late$test[, 4])))
+  expect_equal(late$test[, 4], inf$test[, 1], tolerance = 1e-12)
+  # scale invariance: Theta * c with learning rate eta / c is the same flow
+  d <- flow_data()
+  base <- nt_predict(d$theta, d$y, d$theta_s, t = c(0.5, 3, Inf), nngp = d$nngp)
+  for (c in c(1e300, 1e-300)) {
+    scaled <- nt_predict(d$theta * c, d$y, d$theta_s * c, t = c(0.5, 3, Inf) / c,
+                         nngp = lapply(d$nngp, `*`, c))
+    expect_equal(unname(scaled$test), unname(base$test), tolerance = 1e-10)
+    expect_equal(unname(scaled$train), unname(base$train), tolerance = 1e-10)
+    expect_equal(unname(scaled$cov) / c, unname(base$cov), tolerance = 1e-8)
+    post <- nt_gp(d$nngp$train * c, d$y, d$nngp$test * c, d$nngp$test_test * c)
+    ref <- nt_gp(d$nngp$train, d$y, d$nngp$test, d$nngp$test_test)
+    expect_equal(post$mean, ref$mean, tolerance = 1e-10)
+    expect_equal(post$cov / c, ref$cov, tolerance = 1e-8)
+  }
+  # huge learning rates or times reach t = Inf, never NaN
+  fast <- nt_predict(d$theta, d$y, d$theta_s, t = c(0, 1, 1e300), learning_rate = 1e300)
+  expect_true(all(is.finite(fast$test)))
+  expect_equal(unname(fast$test[, 1]), rep(0, 4))
+  expect_equal(unname(fast$test[, 3]), unname(base$test[, 3]), tolerance = 1e-10)
+  # overflowing predictions are an error, not Inf
+  expect_error(nt_predict(d$theta * 1e-300, d$y * 1e300, d$theta_s, t = Inf), "overflowed")
+  # an indefinite or negated kernel is refused by the GP, with the figure
+  expect_error(nt_gp(-d$nngp$train, d$y, d$nngp$test), "not positive semi-definite: diagonal entry 1")
+  bent <- d$nngp$train - 0.5 * max(d$nngp$train) * tcrossprod(eigen(d$nngp$train)$vectors[, 15])
+  expect_error(nt_gp(bent, d$y, d$nngp$test), "not positive semi-definite: its smallest eigenvalue")
+  expect_error(nt_predict(-d$theta, d$y), "not positive semi-definite")
 })
 
 test_that("bad arguments to nt_predict and nt_gp are refused", {
