@@ -6,8 +6,8 @@
 #' `caret::train(x, y, method = nt_caret_svm())`.
 #'
 #' `nt_caret_svm()`: kernlab's `ksvm()` on the NTK of `nt_fc(depth, fixed)`
-#' (classification and regression, class probabilities through
-#' `prob.model`), always with `shrinking = FALSE` (see [ntkdot()]). It tunes
+#' (classification and regression; class probabilities by Platt scaling on
+#' cross-validated decision values, see [ntKernelMatrix-class]), always with `shrinking = FALSE` (see [ntkdot()]). It tunes
 #' `depth`, `fixed` and `C`. The default grid follows Arora et al. (2020):
 #' for `tuneLength >= 7`, depth 1 to 5, every `fixed` from 0 to depth, and
 #' `C` in `10^(-2:4)`; shorter lengths keep `depth` in `1:tuneLength`,
@@ -62,7 +62,8 @@ nt_caret_svm <- function(activation = "relu", w_var = 2, b_var = 0) {
       net <- make_net(param)
       k <- cached_family_kernel(x, param$depth, param$fixed, activation, w_var, b_var)
       classification <- is.factor(y)
-      model <- kernlab::ksvm(kernlab::as.kernelMatrix(k), y, kernel = "matrix",
+      # the ntKernelMatrix method: shrinking off, Platt scaling of its own
+      model <- kernlab::ksvm(as_nt_kernel_matrix(k), y, kernel = "matrix",
                              type = if (classification) "C-svc" else "eps-svr",
                              C = param$C, shrinking = FALSE,
                              prob.model = classification && isTRUE(classProbs), ...)

@@ -3,7 +3,8 @@
 # prediction helper for precomputed kernels.
 
 #' @importClassesFrom kernlab kernel kernelMatrix
-#' @importFrom kernlab kernelMatrix kernelMult kernelPol kernelFast ksvm
+#' @importFrom kernlab kernelMatrix kernelMult kernelPol kernelFast ksvm gausspr kha kfa kcca
+#' @importFrom kernlab sigest inchol csi
 NULL
 
 #' NTK and NNGP kernels for kernlab
@@ -25,9 +26,12 @@ NULL
 #' - **ksvm shrinking.** kernlab's SMO solver returns wrong solutions for
 #'   precomputed and user-defined kernels with `shrinking = TRUE`, its
 #'   default (a positive dual objective and training errors on separable
-#'   data). Call `ksvm(x, y, kernel = ntkdot(), shrinking = FALSE)`. Matrices
-#'   from [nt_kernel()] have a `ksvm()` method that already defaults to
-#'   `shrinking = FALSE`.
+#'   data). These kernel objects switch shrinking off in every `ksvm()` call
+#'   that uses them, including kernlab's internal refits for `cross` and
+#'   `prob.model` (which would otherwise switch it back on). Matrices from
+#'   [nt_kernel()] have a `ksvm()` method that defaults to
+#'   `shrinking = FALSE` and computes `cross` and `prob.model` itself (see
+#'   [ntKernelMatrix-class]).
 #' - **ksvm scaling.** `ksvm()`'s default `scaled = TRUE` standardises the
 #'   columns of `x` (and later of `newdata`, with the training statistics)
 #'   before the kernel sees them. The NTK is not shift-invariant, so this is
@@ -139,8 +143,22 @@ pool_lookup <- function(kernel, x, y) {
   pool$k[ix, iy, drop = FALSE]
 }
 
+# kernlab's ksvm() asks for the kernel matrix of a user-defined kernel from
+# the frame that holds its `shrinking` flag, just before the solver reads it,
+# also in its internal refits for `cross` and `prob.model`, which do not pass
+# `shrinking` on. The heuristic is wrong for such kernels, so our kernels
+# switch it off there.
+switch_off_ksvm_shrinking <- function(frame, kernel) {
+  if (exists("shrinking", envir = frame, inherits = FALSE) &&
+      exists("ktype", envir = frame, inherits = FALSE) &&
+      identical(get0("kernel", envir = frame, inherits = FALSE), kernel))
+    assign("shrinking", FALSE, envir = frame)
+  invisible()
+}
+
 for (cls in c("ntkkernel", "nngpkernel")) {
   setMethod("kernelMatrix", cls, function(kernel, x, y = NULL) {
+    switch_off_ksvm_shrinking(parent.frame(), kernel)
     if (is.null(y)) pooled_kernel(kernel, x) else kernel_of(kernel, x, y)
   })
   setMethod("kernelMult", cls, function(kernel, x, y = NULL, z, blocksize = 128) {
@@ -169,27 +187,80 @@ rm(cls)
 #' [nt_kernel()] returns objects of class `ntKernelMatrix`, a kernlab
 #' `kernelMatrix` whose [kernlab::ksvm()] method defaults to
 #' `shrinking = FALSE` (kernlab's shrinking heuristic returns wrong solutions
-#' for precomputed kernels; see [ntkdot()]).
+#' for precomputed kernels; see [ntkdot()]). Its `cross` and `prob.model`
+#' are computed here, on folds refitted with the same settings (kernlab's own
+#' refits switch shrinking back on, and its probability model on kernel
+#' matrices gives 1/2 everywhere): `cross` is the error rate (or mean squared
+#' error) of `cross`-fold cross-validation, and the probability model is
+#' Platt scaling (a sigmoid of the decision values, fitted by Lin, Lin and
+#' Weng's Newton method on 3-fold cross-validated decision values; for more
+#' than two classes, kernlab's pairwise coupling of the pairs' sigmoids).
+#' `predict(model, k_test_sv, type = "probabilities")` or
+#' [nt_predict_ksvm()] use it.
+#'
+#' kernlab's `gausspr()`, `kha()`, `kfa()`, `kcca()`, `sigest()`, `inchol()`
+#' and `csi()` have no kernel-matrix interface: given an `ntKernelMatrix` they
+#' would treat it as a feature matrix, so they stop with an error (use
+#' [nt_gp()], or the kernel objects of [ntkdot()]).
 #'
 #' @param x An `ntKernelMatrix`.
+#' @param y The response.
 #' @param ... Arguments of kernlab's `ksvm()`.
 #' @return A `ksvm` model.
 #' @name ntKernelMatrix-class
-#' @aliases ntKernelMatrix ksvm,ntKernelMatrix-method
+#' @aliases ntKernelMatrix ksvm,ntKernelMatrix-method gausspr,ntKernelMatrix-method
+#'   kha,ntKernelMatrix-method kfa,ntKernelMatrix-method kcca,ntKernelMatrix-method
+#'   sigest,ntKernelMatrix-method inchol,ntKernelMatrix-method csi,ntKernelMatrix-method
 #' @exportClass ntKernelMatrix
+#' @exportMethod gausspr kha kfa kcca sigest inchol csi
 setClass("ntKernelMatrix", contains = "kernelMatrix")
 
 #' @rdname ntKernelMatrix-class
 #' @export
-setMethod("ksvm", "ntKernelMatrix", function(x, ...) {
+setMethod("ksvm", "ntKernelMatrix", function(x, y = NULL, ...) {
   args <- list(...)
   if (is.null(args$shrinking)) args$shrinking <- FALSE
-  do.call(kernlab::ksvm, c(list(methods::new("kernelMatrix", x@.Data)), args))
+  cross <- if (is.null(args$cross)) 0L else check_count(args$cross, "cross")
+  prob <- if (is.null(args$prob.model)) FALSE else check_flag(args$prob.model, "prob.model")
+  args$cross <- 0L
+  args$prob.model <- FALSE
+  k <- x@.Data
+  dimnames(k) <- NULL
+  model <- do.call(kernlab::ksvm, c(list(as_kernlab_matrix(k), y), args))
+  refit_args <- args[setdiff(names(args), c("fit", "cross", "prob.model"))]
+  refit_args$type <- kernlab::type(model)
+  refit_args$fit <- FALSE
+  if (is.factor(y) || is.character(y)) y <- factor(y)
+  if (cross > 1L) model@cross <- svm_cross_error(k, y, refit_args, cross, kernlab::type(model))
+  if (prob) model@prob.model <- svm_prob_model(k, y, refit_args, kernlab::type(model))
+  model
 })
 
-# The class set in place: methods::new() would copy an n x m matrix.
+for (generic in c("gausspr", "kha", "kfa", "kcca", "sigest", "inchol", "csi")) {
+  local({
+    name <- generic
+    refuse <- function(x, ...) {
+      stop(sprintf(paste0("kernlab's %s() has no kernel-matrix interface and would treat this ",
+                          "ntKernelMatrix as a feature matrix; %s"), name,
+                   if (name == "gausspr") "use nt_gp() on the kernel matrices, or gausspr(x, y, kernel = nngpdot(net))"
+                   else sprintf("give %s() the inputs and kernel = ntkdot(net) or nngpdot(net)", name)),
+           call. = FALSE)
+    }
+    formals(refuse) <- formals(methods::getGeneric(name, package = "kernlab"))
+    setMethod(name, "ntKernelMatrix", refuse)
+  })
+}
+rm(generic)
+
+# The class set in place: methods::new() would copy an n x m matrix (and
+# costs more than a small SVM fit).
 as_nt_kernel_matrix <- function(k) {
   class(k) <- structure("ntKernelMatrix", package = "ntk")
+  asS4(k)
+}
+
+as_kernlab_matrix <- function(k) {
+  class(k) <- structure("kernelMatrix", package = "kernlab")
   asS4(k)
 }
 
@@ -224,5 +295,5 @@ nt_predict_ksvm <- function(model, k_test, type = "response") {
          call. = FALSE)
   if (max(sv) > ncol(k))
     stop("`k_test` has fewer columns than the model's support vector indices", call. = FALSE)
-  kernlab::predict(model, kernlab::as.kernelMatrix(k[, sv, drop = FALSE]), type = type)
+  kernlab::predict(model, as_kernlab_matrix(k[, sv, drop = FALSE]), type = type)
 }

@@ -41,3 +41,26 @@ test_that("caret trains gradient-flow kernel regression, sharing kernels across 
   # the full grid of Arora et al. for long tuneLength
   expect_equal(nrow(nt_caret_svm()$grid(NULL, NULL, len = 7)), 20L * 7L)
 })
+
+test_that("caret's ROC from nt_caret_svm probabilities is as good as svmRadial's", {
+  skip_if_not_installed("caret")
+  skip_if_not_installed("mlbench")
+  skip_if_not_installed("pROC")
+  data(Sonar, package = "mlbench", envir = environment())
+  control <- caret::trainControl("cv", number = 3, classProbs = TRUE,
+                                 summaryFunction = caret::twoClassSummary)
+  set.seed(5)
+  ours <- suppressWarnings(caret::train(Class ~ ., data = Sonar, method = nt_caret_svm(), metric = "ROC",
+                                        trControl = control, tuneLength = 2,
+                                        preProcess = c("center", "scale")))
+  set.seed(5)
+  rbf <- suppressWarnings(caret::train(Class ~ ., data = Sonar, method = "svmRadial", metric = "ROC",
+                                       trControl = control, tuneLength = 2,
+                                       preProcess = c("center", "scale")))
+  # the ROC agrees with the hard predictions' sensitivity and specificity
+  best <- ours$results[which.max(ours$results$ROC), ]
+  expect_gt(best$ROC, (best$Sens + best$Spec) / 2)
+  expect_gt(best$ROC, max(rbf$results$ROC) - 0.03)
+  p <- predict(ours, Sonar, type = "prob")
+  expect_gt(stats::sd(p$M), 0.2)
+})

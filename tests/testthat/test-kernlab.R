@@ -82,3 +82,103 @@ test_that("gausspr, kpca, rvm, kqr and kkmeans run on the new kernels with sensi
   tab <- table(km@.Data, iris$Species)
   expect_gt(sum(apply(tab, 2, max)) / 150, 0.6)
 })
+
+# Area under the ROC curve by the rank-sum formula.
+auc <- function(score, positive) {
+  r <- rank(score)
+  (sum(r[positive]) - sum(positive) * (sum(positive) + 1) / 2) / (sum(positive) * sum(!positive))
+}
+
+test_that("Platt's sigmoid is the logistic fit of the decision values", {
+  set.seed(11)
+  f <- rnorm(3000)
+  positive <- stats::runif(3000) < plogis(2 * f - 0.5)   # P(+) = 1 / (1 + exp(-2 f + 0.5))
+  s <- platt_sigmoid(f, positive)
+  ref <- stats::coef(stats::glm(positive ~ f, family = stats::binomial()))
+  # Platt's targets are smoothed by 1 / (n + 2): a shift of order 1e-3 here
+  expect_equal(c(s$A, s$B), -unname(ref[c(2, 1)]), tolerance = 0.01)
+  # separable data: the fit stays finite
+  sep <- platt_sigmoid(c(-3, -2, -1, 1, 2, 3), c(FALSE, FALSE, FALSE, TRUE, TRUE, TRUE))
+  expect_true(all(is.finite(unlist(sep))) && sep$A < 0)
+})
+
+test_that("class probabilities on kernel matrices are calibrated and rank as the decisions", {
+  skip_if_not_installed("mlbench")
+  data(Sonar, package = "mlbench", envir = environment())
+  data(Ionosphere, package = "mlbench", envir = environment())
+  iono <- Ionosphere[, -2]
+  iono$V1 <- as.numeric(iono$V1)
+  log_loss <- function(p, y) -mean(log(pmax(p[cbind(seq_along(y), as.integer(y))], 1e-15)))
+  for (case in list(list(Sonar[, 1:60], Sonar$Class), list(iono[, 1:33], iono$Class),
+                    list(iris[, 1:4], iris$Species))) {
+    x <- scale(as.matrix(case[[1]])); y <- case[[2]]
+    set.seed(3)
+    train <- sample(nrow(x), round(0.7 * nrow(x)))
+    k <- nt_kernel(nt_fc(2), x[train, ]); k_test <- nt_kernel(nt_fc(2), x[-train, ], x[train, ])
+    model <- kernlab::ksvm(k, y[train], kernel = "matrix", C = 1, prob.model = TRUE)
+    p <- nt_predict_ksvm(model, k_test, type = "probabilities")
+    expect_equal(unname(rowSums(p)), rep(1, nrow(p)), tolerance = 1e-8)
+    expect_gt(stats::sd(p[, 1]), 0.2)                 # not 1/2 everywhere
+    rbf <- kernlab::ksvm(x[train, ], y[train], kernel = "rbfdot", C = 1, prob.model = TRUE,
+                         scaled = FALSE)
+    p_rbf <- kernlab::predict(rbf, x[-train, ], type = "probabilities")
+    # log-loss no worse than the Gaussian SVM's Platt model by more than 0.1
+    expect_lt(log_loss(p, y[-train]), log_loss(p_rbf, y[-train]) + 0.1)
+    if (nlevels(y) == 2L) {
+      positive <- y[-train] == levels(y)[1]
+      decision <- nt_predict_ksvm(model, k_test, type = "decision")[, 1]
+      # a monotone map of the decision values: the same ROC curve
+      expect_equal(auc(p[, 1], positive), max(auc(decision, positive), auc(-decision, positive)),
+                   tolerance = 1e-12)
+      expect_gt(auc(p[, 1], positive), auc(p_rbf[, 1], positive) - 0.05)
+    } else {
+      expect_gt(mean(max.col(p) == as.integer(y[-train])), 0.85)
+    }
+  }
+})
+
+test_that("cross-validation and probability refits keep shrinking off", {
+  skip_if_not_installed("mlbench")
+  data(Sonar, package = "mlbench", envir = environment())
+  x <- scale(as.matrix(Sonar[, 1:60])); y <- Sonar$Class
+  k <- nt_kernel(nt_fc(0), x) * 60                # the linear Gram matrix, x x'
+  for (seed in 1:3) {
+    set.seed(seed)
+    model <- kernlab::ksvm(k, y, kernel = "matrix", C = 10, cross = 5)
+    # the same folds, refitted by hand with shrinking off
+    set.seed(seed)
+    fold <- svm_folds(y, 5)
+    manual <- mean(vapply(1:5, function(f) {
+      tr <- which(fold != f); te <- which(fold == f)
+      m <- kernlab::ksvm(kernlab::as.kernelMatrix(k[tr, tr]), y[tr], kernel = "matrix", C = 10,
+                         shrinking = FALSE)
+      sv <- kernlab::SVindex(m)
+      mean(kernlab::predict(m, kernlab::as.kernelMatrix(k[te, tr[sv], drop = FALSE])) != y[te])
+    }, 1))
+    expect_equal(kernlab::cross(model), manual, tolerance = 1e-12)
+    expect_lt(kernlab::cross(model), 0.31)
+  }
+  # kernel objects switch shrinking off in the ksvm frame that asks for
+  # their matrix (kernlab's internal refits too), and only there
+  kern <- ntkdot(nt_fc(0))
+  frame <- list2env(list(shrinking = TRUE, ktype = 4, kernel = kern))
+  switch_off_ksvm_shrinking(frame, kern)
+  expect_false(frame$shrinking)
+  other <- list2env(list(shrinking = TRUE, ktype = 4, kernel = ntkdot(nt_fc(1))))
+  switch_off_ksvm_shrinking(other, kern)
+  expect_true(other$shrinking)
+  set.seed(1)
+  by_kernel <- kernlab::ksvm(x, y, kernel = ntkdot(nt_fc(0)), C = 600, scaled = FALSE, cross = 3)
+  fixed <- kernlab::ksvm(x, y, kernel = ntkdot(nt_fc(0)), C = 600, scaled = FALSE, shrinking = FALSE)
+  expect_equal(kernlab::obj(by_kernel), kernlab::obj(fixed), tolerance = 1e-8)
+  expect_lt(kernlab::cross(by_kernel), 0.35)
+})
+
+test_that("kernlab functions without a kernel-matrix interface refuse ntKernelMatrix", {
+  k <- nt_kernel(nt_fc(2), scale(as.matrix(iris[1:20, 1:4])))
+  expect_error(kernlab::gausspr(k, iris$Species[1:20]), "gausspr\\(\\) has no kernel-matrix interface.*nt_gp")
+  expect_error(kernlab::kha(k), "kha\\(\\) has no kernel-matrix interface")
+  expect_error(kernlab::kfa(k), "kfa\\(\\) has no kernel-matrix interface")
+  expect_error(kernlab::kcca(k, k), "kcca\\(\\) has no kernel-matrix interface")
+  expect_error(kernlab::sigest(k), "sigest\\(\\) has no kernel-matrix interface")
+})
