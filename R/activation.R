@@ -56,12 +56,18 @@ nt_activation <- function(fun, deriv = NULL, nodes = NULL, cells = 2^16, tol = 1
 check_vectorised <- function(f, arg) {
   if (!is.function(f)) stop(sprintf("`%s` must be a function", arg), call. = FALSE)
   probe <- c(-1.5, 0, 2)
-  out <- tryCatch(f(probe), error = function(e)
+  out <- tryCatch(suppressWarnings(f(probe)), error = function(e)
     stop(sprintf("`%s` failed on a numeric vector: %s", arg, conditionMessage(e)),
          call. = FALSE))
-  if (!is.numeric(out) || length(out) != length(probe) || !all(is.finite(out)))
-    stop(sprintf("`%s` must be vectorised: it must map a numeric vector to finite values of the same length",
-                 arg), call. = FALSE)
+  if (!is.numeric(out) || length(out) != length(probe))
+    stop(sprintf("`%s` must be vectorised: it must map a numeric vector to numbers of the same length (c(-1.5, 0, 2) gave %s)",
+                 arg, if (is.numeric(out)) sprintf("%d values", length(out)) else class(out)[1]),
+         call. = FALSE)
+  if (!all(is.finite(out))) {
+    bad <- which(!is.finite(out))[1]
+    stop(sprintf("`%s` returned %s at u = %g: an activation must be finite for every real input",
+                 arg, format(out[bad]), probe[bad]), call. = FALSE)
+  }
   invisible(f)
 }
 

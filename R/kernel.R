@@ -142,6 +142,11 @@ as_image_array <- function(x, arg) {
     stop(sprintf("`%s` must be an n x H x W x C array of images, like `x`", arg), call. = FALSE)
   if (!is.numeric(x)) stop(sprintf("`%s` must be numeric, not %s", arg, typeof(x)), call. = FALSE)
   if (length(dim(x)) == 3L) dim(x) <- c(dim(x), 1L)
+  d <- dim(x)
+  if (d[2] %in% c(1L, 3L, 4L) && d[4] > 4L && d[3] == d[4])
+    warning(sprintf(paste0("`%s` looks like n x C x H x W (%s), but image arrays are read as ",
+                           "n x H x W x C: if so, use aperm(%s, c(1, 3, 4, 2))"),
+                    arg, paste(d, collapse = " x "), arg), call. = FALSE)
   if (any(dim(x) == 0L))
     stop(sprintf("`%s` is empty (%s)", arg, paste(dim(x), collapse = " x ")), call. = FALSE)
   if (!all(is.finite(x))) {

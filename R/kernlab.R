@@ -287,6 +287,9 @@ as_kernlab_matrix <- function(k) {
 #' @export
 nt_predict_ksvm <- function(model, k_test, type = "response") {
   if (!is(model, "ksvm")) stop("`model` must be a kernlab ksvm model", call. = FALSE)
+  if (!is.character(kernlab::kernelf(model)))
+    stop(paste0("`model` was trained with a kernel function, not on a kernel matrix: ",
+                "use predict(model, newdata) with the new inputs"), call. = FALSE)
   k <- as_kernel_values(k_test, "k_test")
   n_train <- length(kernlab::fitted(model))
   sv <- kernlab::SVindex(model)

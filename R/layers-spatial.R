@@ -139,9 +139,12 @@ nt_cnn_arora <- function(depth, readout = c("gap", "trace"), fix = readout == "g
     stop("`input_shape` must be c(H, W, C)", call. = FALSE)
   hidden <- lapply(seq_len(depth - 2L), function(i) list(nt_relu(), nt_conv(3, 2)))
   last_w <- 2 / 9 * if (readout == "trace") prod(input_shape[1:2]) else 1
-  nt_serial(nt_conv(3, w_var = 9 * input_shape[3], trainable = !fix), hidden, nt_relu(),
-            if (readout == "gap") nt_global_avg_pool() else nt_flatten(),
-            nt_dense(last_w, trainable = !fix))
+  net <- nt_serial(nt_conv(3, w_var = 9 * input_shape[3], trainable = !fix), hidden, nt_relu(),
+                   if (readout == "gap") nt_global_avg_pool() else nt_flatten(),
+                   nt_dense(last_w, trainable = !fix))
+  # its variances depend on the image shape: checked against the inputs
+  attr(net, "input_shape") <- as.integer(input_shape)
+  net
 }
 
 #' Images from a matrix of flattened rows

@@ -72,6 +72,10 @@ activation_by_name <- function(name) {
   makers <- list(relu = nt_relu, leaky_relu = nt_leaky_relu, abs = nt_abs,
                  erf = nt_erf, gelu = nt_gelu, identity = nt_identity)
   if (inherits(name, "nt_activation")) return(name)
+  if (is.function(name))
+    stop(paste0("`activation` is an R function: wrap it as nt_activation(fun) (its kernel by ",
+                "quadrature), or give one of ", paste0('"', names(makers), '"', collapse = ", ")),
+         call. = FALSE)
   if (!is.character(name) || length(name) != 1L || is.na(name) || !name %in% names(makers))
     stop(sprintf("`activation` must be one of %s, or an activation layer",
                  paste0('"', names(makers), '"', collapse = ", ")), call. = FALSE)

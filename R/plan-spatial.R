@@ -18,6 +18,11 @@ conv_axis <- function(n, q, s, padding) {
 }
 
 compile_spatial_plan <- function(net, shape) {
+  built_for <- attr(net, "input_shape")
+  if (!is.null(built_for) && !identical(as.integer(built_for), as.integer(shape)))
+    stop(sprintf(paste0("the images are %s, but `net` was built for input_shape = c(%s) ",
+                        "(its variances depend on the image shape)"),
+                 paste(shape, collapse = " x "), paste(built_for, collapse = ", ")), call. = FALSE)
   plan <- compile_plan(net, spatial = TRUE)
   n <- length(net)
   geom <- matrix(0L, length(geometry_rows), n, dimnames = list(geometry_rows, NULL))

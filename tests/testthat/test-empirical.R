@@ -116,3 +116,22 @@ test_that("finite networks refuse what they cannot build", {
   expect_error(nt_train(nt_fc(1), x, 1:3, steps = 5, record = c(3, 1)), "`record`")
   expect_error(nt_empirical(nt_fc(1), x, width = 0), "`width`")
 })
+
+test_that("finite networks fail loudly on overflow and divergence", {
+  set.seed(1)
+  x <- matrix(rnorm(20), 10)
+  y <- rnorm(10)
+  expect_error(nt_empirical(nt_fc(2), x * 1e200, width = 8), "overflowed.*rescale `x`")
+  expect_error(nt_train(nt_fc(2), x, y, width = 64, learning_rate = 1e3, steps = 100),
+               "training diverged: the predictions overflowed by step")
+  # a loss that grows a millionfold without overflowing is a warning naming
+  # the step (finite networks above 2 / lambda_max often recover instead:
+  # the catapult phase, so the check is on the recorded trajectory)
+  growing <- list(train = cbind(0, y + 1, y + 1e4, y + 1e5))
+  expect_warning(check_training(growing, y, c(0L, 5L, 10L, 15L), 3),
+                 "training diverged at step 10: the training loss reached 1e\\+08")
+  expect_silent(check_training(list(train = cbind(0, y / 2, y)), y, 0:2, 0.1))
+  lambda <- max(eigen(nt_kernel(nt_fc(2), x), only.values = TRUE)$values)
+  ok <- nt_train(nt_fc(2), x, y, width = 256, learning_rate = 0.5 / lambda, steps = 50, seed = 2)
+  expect_true(all(is.finite(ok$train)))
+})

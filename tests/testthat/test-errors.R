@@ -62,3 +62,24 @@ test_that("the registered C routines reject malformed arguments", {
   expect_error(do.call(call, with(8, NA)), "'progress'")
   expect_error(.Call(ntk:::C_ntk_fc_self, -1, plan$ints, plan$dbls, list()), "non-negative")
 })
+
+test_that("messages name the real problem (shapes, activations, models, newdata)", {
+  img <- array(rnorm(2 * 8 * 8 * 3), c(2, 8, 8, 3))
+  # nt_cnn_arora's variances depend on the image size: a wrong shape is refused
+  expect_error(nt_kernel(nt_cnn_arora(3, "trace", input_shape = c(4, 4, 3)), img),
+               "the images are 8 x 8 x 3, but `net` was built for input_shape = c\\(4, 4, 3\\)")
+  expect_equal(dim(nt_kernel(nt_cnn_arora(3, "trace", input_shape = c(8, 8, 3)), img)), c(2L, 2L))
+  expect_error(nt_kernel(nt_cnn(2), array(0, c(2, 4, 4, 3, 2))),
+               "`x` is a 5-dimensional array: images are n x H x W x C arrays")
+  expect_warning(nt_kernel(nt_cnn(2), array(rnorm(2 * 3 * 8 * 8), c(2, 3, 8, 8))),
+                 "looks like n x C x H x W.*aperm")
+  expect_error(nt_activation(function(u) log(u)), "`fun` returned NaN at u = -1.5")
+  expect_error(nt_activation(function(u) u[1]), "must be vectorised")
+  expect_error(nt_fc(2, activation = tanh), "wrap it as nt_activation\\(fun\\)")
+  model <- kernlab::ksvm(as.matrix(iris[1:100, 1:4]), droplevels(iris$Species[1:100]),
+                         kernel = "vanilladot", kpar = list())
+  expect_error(nt_predict_ksvm(model, matrix(0, 2, 100)), "not on a kernel matrix")
+  fit <- nt_fit(as.matrix(mtcars[, 2:3]), mtcars$mpg)
+  bad <- as.matrix(mtcars[1:2, 2:3]); bad[2, 1] <- NA
+  expect_error(predict(fit, bad), "`newdata` contains NA")
+})
