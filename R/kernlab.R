@@ -17,10 +17,12 @@ NULL
 #' `kernelMatrix()`, `kernelMult()`, `kernelPol()` and `kernelFast()` methods
 #' compute the whole matrix with one call of the C code, never kernlab's
 #' per-pair R loop. Called on two vectors, the object returns their kernel
-#' value. Each kernel object keeps the rows it has seen (up to 4000) with
-#' their kernel matrix, because ksvm's one-against-one training and its
-#' fitted values ask for overlapping subsets of the same data; create a new
-#' object to drop that memory.
+#' value. While in use, a kernel object keeps the rows it has seen (up to
+#' 4000) with their kernel matrix in the session, because ksvm's
+#' one-against-one training and its fitted values ask for overlapping subsets
+#' of the same data; the session keeps the pools of the three kernel objects
+#' used last. The pool is not part of the object, so a saved model stays as
+#' small as one with kernlab's own kernels.
 #'
 #' @section kernlab's traps:
 #' - **ksvm shrinking.** kernlab's SMO solver returns wrong solutions for
@@ -79,7 +81,7 @@ new_nt_kernel <- function(class, what, net, ...) {
     nt_kernel(net, matrix(x, 1L), matrix(y, 1L), what = what, threads = 1L,
               progress = FALSE)@.Data[1L, 1L]
   }
-  methods::new(class, .Data = pair, kpar = list(net = net, what = what, pool = new.env()))
+  methods::new(class, .Data = pair, kpar = list(net = net, what = what, pool = new_pool_id()))
 }
 
 kernel_of <- function(kernel, x, y = NULL) {
@@ -87,60 +89,6 @@ kernel_of <- function(kernel, x, y = NULL) {
   if (!is.null(y) && is.vector(y)) y <- as.matrix(y)
   kp <- kernlab::kpar(kernel)
   nt_kernel(kp$net, x, y, what = kp$what, progress = FALSE)
-}
-
-# ksvm's one-against-one training asks for the kernel of every pair of
-# classes, i.e. of overlapping row subsets of the same data. The kernel
-# object keeps a pool of the rows it has seen (matched by an exact random
-# projection) and their kernel matrix, so each pair of rows is computed once.
-pool_limit <- 4000L
-
-pooled_kernel <- function(kernel, x) {
-  if (is.vector(x)) x <- as.matrix(x)
-  x <- as_input_matrix(x, "x")
-  kp <- kernlab::kpar(kernel)
-  pool <- kp$pool
-  if (!is.environment(pool) || nrow(x) > pool_limit) return(kernel_of(kernel, x))
-  if (is.null(pool$rows) || ncol(pool$rows) != ncol(x)) {
-    pool$proj <- stats::rnorm(ncol(x))
-    pool$rows <- x[0, , drop = FALSE]
-    pool$hash <- numeric(0)
-    pool$k <- matrix(0, 0, 0)
-  }
-  hash <- drop(x %*% pool$proj)
-  fresh <- which(is.na(match(hash, pool$hash)) & !duplicated(hash))
-  if (length(fresh)) {
-    if (length(pool$hash) + length(fresh) > pool_limit) return(kernel_of(kernel, x))
-    xn <- x[fresh, , drop = FALSE]
-    k_new <- nt_kernel(kp$net, xn, what = kp$what, progress = FALSE)@.Data
-    k_cross <- if (length(pool$hash))
-      nt_kernel(kp$net, xn, pool$rows, what = kp$what, progress = FALSE)@.Data
-    else matrix(0, length(fresh), 0)
-    old <- length(pool$hash)
-    grown <- matrix(0, old + length(fresh), old + length(fresh))
-    grown[seq_len(old), seq_len(old)] <- pool$k
-    grown[old + seq_along(fresh), seq_len(old)] <- k_cross
-    grown[seq_len(old), old + seq_along(fresh)] <- t(k_cross)
-    grown[old + seq_along(fresh), old + seq_along(fresh)] <- k_new
-    pool$k <- grown
-    pool$rows <- rbind(pool$rows, xn)
-    pool$hash <- c(pool$hash, hash[fresh])
-  }
-  at <- match(hash, pool$hash)
-  k <- pool$k[at, at, drop = FALSE]
-  dimnames(k) <- list(rownames(x), rownames(x))
-  as_nt_kernel_matrix(k)
-}
-
-# The pool's kernel between x and y when it holds all their rows, else NULL.
-pool_lookup <- function(kernel, x, y) {
-  pool <- kernlab::kpar(kernel)$pool
-  if (!is.environment(pool) || is.null(pool$rows) || !is.matrix(x) || !is.matrix(y) ||
-      ncol(x) != ncol(pool$rows) || ncol(y) != ncol(pool$rows)) return(NULL)
-  ix <- match(drop(x %*% pool$proj), pool$hash)
-  iy <- match(drop(y %*% pool$proj), pool$hash)
-  if (anyNA(ix) || anyNA(iy)) return(NULL)
-  pool$k[ix, iy, drop = FALSE]
 }
 
 # kernlab's ksvm() asks for the kernel matrix of a user-defined kernel from

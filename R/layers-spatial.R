@@ -49,7 +49,8 @@ nt_conv <- function(filter = 3, w_var = 1, b_var = 0,
 #' `nt_global_avg_pool()`. Unlike the other readouts, `nt_local_avg_pool(c)`
 #' with `0 < c < max(H, W) - 1` need not give a positive semi-definite kernel
 #' (a box window is not a positive definite weighting of position pairs);
-#' [nt_predict()] clips the negative eigenvalues with a warning.
+#' [nt_predict()] and [nt_gp()] refuse such kernels unless their negative
+#' eigenvalues are clipped first.
 #'
 #' @param window Pooling window: one number or `c(height, width)`.
 #' @param stride Step between windows, by default the window.

@@ -53,8 +53,12 @@ accuracy <- function(net, flip = FALSE) {
   started <- proc.time()[["elapsed"]]
   k_train <- nt_kernel(net, x_train, flip = flip)
   k_test <- nt_kernel(net, x_test, x_train, flip = flip)
-  # (a local-average-pooling kernel need not be positive semi-definite:
-  # nt_predict() clips negative eigenvalues, with a warning)
+  # (a local-average-pooling kernel need not be positive semi-definite,
+  # which nt_predict() refuses: its negative eigenvalues are clipped here,
+  # the projection onto the nearest positive semi-definite matrix)
+  eig <- eigen(k_train, symmetric = TRUE)
+  if (min(eig$values) < 0)
+    k_train <- eig$vectors %*% (pmax(eig$values, 0) * t(eig$vectors))
   pred <- suppressWarnings(nt_predict(k_train, targets, k_test, t = Inf))$test[, , 1]
   eigen_range <- range(eigen(k_train, symmetric = TRUE, only.values = TRUE)$values)
   c(accuracy = mean(max.col(pred, ties.method = "first") == as.integer(y_test)),

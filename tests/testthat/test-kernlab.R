@@ -182,3 +182,27 @@ test_that("kernlab functions without a kernel-matrix interface refuse ntKernelMa
   expect_error(kernlab::kcca(k, k), "kcca\\(\\) has no kernel-matrix interface")
   expect_error(kernlab::sigest(k), "sigest\\(\\) has no kernel-matrix interface")
 })
+
+test_that("saved ksvm models with ntkdot carry no row pool and predict after reloading", {
+  set.seed(6)
+  x <- matrix(rnorm(600 * 10), 600)
+  y <- factor(ifelse(x[, 1] * x[, 2] > 0, "a", "b"))
+  ours <- kernlab::ksvm(x, y, kernel = ntkdot(depth = 2), C = 1, scaled = FALSE)
+  rbf <- kernlab::ksvm(x, y, kernel = "rbfdot", kpar = list(sigma = 0.1), C = 1, scaled = FALSE)
+  size <- function(m) { f <- tempfile(); saveRDS(m, f); on.exit(unlink(f)); file.size(f) }
+  # both store their support vectors; the pool (600 x 600 doubles, 2.9 MB) is not saved
+  per_sv <- function(m) size(m) / kernlab::nSV(m)
+  expect_lt(per_sv(ours), 2 * per_sv(rbf) + 200)
+  expect_lt(size(ours), 1e6)
+  before <- kernlab::predict(ours, x[1:50, ])
+  f <- tempfile(); saveRDS(ours, f)
+  rm(list = ls(.pools$registry), envir = .pools$registry)    # as in a new session
+  again <- readRDS(f)
+  expect_identical(kernlab::predict(again, x[1:50, ]), before)
+  # the pool gives the directly computed kernel, for subsets in any order
+  kern <- ntkdot(depth = 2)
+  invisible(kernlab::kernelMatrix(kern, x[1:300, ]))
+  sub <- x[c(250:200, 1:10), ]
+  expect_equal(kernlab::kernelMatrix(kern, sub)@.Data, nt_kernel(nt_fc(2), sub)@.Data,
+               ignore_attr = TRUE, tolerance = 1e-14)
+})
