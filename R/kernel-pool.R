@@ -47,16 +47,22 @@ row_keys <- function(x) drop(x %*% (1 + sqrt(seq_len(ncol(x))) %% 1))
 pool_positions <- function(pool, x) {
   if (is.null(pool) || is.null(pool$rows) || !is.matrix(x) || ncol(x) != ncol(pool$rows)) return(NULL)
   at <- match(row_keys(x), pool$keys)
-  if (anyNA(at) || !identical(unname(x), unname(pool$rows[at, , drop = FALSE]))) return(NULL)
+  if (anyNA(at) || !isTRUE(all(x == pool$rows[at, , drop = FALSE]))) return(NULL)
   at
 }
 
-pooled_kernel <- function(kernel, x) {
-  if (is.vector(x)) x <- as.matrix(x)
-  x <- as_input_matrix(x, "x")
-  kp <- kernlab::kpar(kernel)
+# Fills the pool with the rows of x when they fit and are not all there yet.
+seed_pool <- function(kernel, x) {
+  if (!is.matrix(x) || !is.numeric(x) || nrow(x) > pool_limit || !all(is.finite(x)))
+    return(invisible())
   pool <- kernel_pool(kernel)
-  if (is.null(pool) || nrow(x) > pool_limit) return(kernel_of(kernel, x))
+  if (is.null(pool_positions(pool, x))) pool_add(pool, x)
+  invisible()
+}
+
+# Adds the rows of x that the pool lacks, with their kernel; FALSE when the
+# pool would outgrow its limit.
+pool_add <- function(pool, x) {
   if (is.null(pool$rows) || ncol(pool$rows) != ncol(x)) {
     pool$rows <- x[0, , drop = FALSE]
     pool$keys <- numeric(0)
@@ -64,23 +70,32 @@ pooled_kernel <- function(kernel, x) {
   }
   keys <- row_keys(x)
   fresh <- which(is.na(match(keys, pool$keys)) & !duplicated(keys))
-  if (length(fresh)) {
-    if (length(pool$keys) + length(fresh) > pool_limit) return(kernel_of(kernel, x))
-    xn <- x[fresh, , drop = FALSE]
-    k_new <- nt_kernel(kp$net, xn, what = kp$what, progress = FALSE)@.Data
-    k_cross <- if (length(pool$keys))
-      nt_kernel(kp$net, xn, pool$rows, what = kp$what, progress = FALSE)@.Data
-    else matrix(0, length(fresh), 0)
-    old <- length(pool$keys)
+  if (!length(fresh)) return(TRUE)
+  old <- length(pool$keys)
+  if (old + length(fresh) > pool_limit) return(FALSE)
+  xn <- x[fresh, , drop = FALSE]
+  k_new <- nt_kernel(pool$net, xn, what = pool$what, progress = FALSE)@.Data
+  if (old == 0L) {
+    pool$k <- unname(k_new)
+  } else {
+    k_cross <- nt_kernel(pool$net, xn, pool$rows, what = pool$what, progress = FALSE)@.Data
     grown <- matrix(0, old + length(fresh), old + length(fresh))
     grown[seq_len(old), seq_len(old)] <- pool$k
     grown[old + seq_along(fresh), seq_len(old)] <- k_cross
     grown[seq_len(old), old + seq_along(fresh)] <- t(k_cross)
     grown[old + seq_along(fresh), old + seq_along(fresh)] <- k_new
     pool$k <- grown
-    pool$rows <- rbind(pool$rows, xn)
-    pool$keys <- c(pool$keys, keys[fresh])
   }
+  pool$rows <- rbind(pool$rows, xn)
+  pool$keys <- c(pool$keys, keys[fresh])
+  TRUE
+}
+
+pooled_kernel <- function(kernel, x) {
+  if (is.vector(x)) x <- as.matrix(x)
+  x <- as_input_matrix(x, "x")
+  pool <- kernel_pool(kernel)
+  if (is.null(pool) || nrow(x) > pool_limit || !pool_add(pool, x)) return(kernel_of(kernel, x))
   at <- pool_positions(pool, x)
   if (is.null(at)) return(kernel_of(kernel, x))   # two rows share a key: compute directly
   k <- pool$k[at, at, drop = FALSE]

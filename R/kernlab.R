@@ -92,21 +92,30 @@ kernel_of <- function(kernel, x, y = NULL) {
 }
 
 # kernlab's ksvm() asks for the kernel matrix of a user-defined kernel from
-# the frame that holds its `shrinking` flag, just before the solver reads it,
-# also in its internal refits for `cross` and `prob.model`, which do not pass
-# `shrinking` on. The heuristic is wrong for such kernels, so our kernels
-# switch it off there.
+# the frame that holds its `shrinking` flag and all training rows `x`, just
+# before the solver reads the flag, also in its internal refits for `cross`
+# and `prob.model`, which do not pass `shrinking` on. The heuristic is wrong
+# for such kernels, so our kernels switch it off there; and they compute the
+# kernel of all rows at once (the pairs of classes then come from the pool),
+# as the precomputed path does.
+is_ksvm_frame <- function(frame, kernel) {
+  exists("shrinking", envir = frame, inherits = FALSE) &&
+    exists("ktype", envir = frame, inherits = FALSE) &&
+    identical(get0("kernel", envir = frame, inherits = FALSE), kernel)
+}
+
 switch_off_ksvm_shrinking <- function(frame, kernel) {
-  if (exists("shrinking", envir = frame, inherits = FALSE) &&
-      exists("ktype", envir = frame, inherits = FALSE) &&
-      identical(get0("kernel", envir = frame, inherits = FALSE), kernel))
-    assign("shrinking", FALSE, envir = frame)
+  if (is_ksvm_frame(frame, kernel)) assign("shrinking", FALSE, envir = frame)
   invisible()
 }
 
 for (cls in c("ntkkernel", "nngpkernel")) {
   setMethod("kernelMatrix", cls, function(kernel, x, y = NULL) {
-    switch_off_ksvm_shrinking(parent.frame(), kernel)
+    frame <- parent.frame()
+    if (is_ksvm_frame(frame, kernel)) {
+      assign("shrinking", FALSE, envir = frame)
+      seed_pool(kernel, get("x", envir = frame))
+    }
     if (is.null(y)) pooled_kernel(kernel, x) else kernel_of(kernel, x, y)
   })
   setMethod("kernelMult", cls, function(kernel, x, y = NULL, z, blocksize = 128) {
