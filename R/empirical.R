@@ -133,7 +133,7 @@ check_training <- function(res, y, record, learning_rate) {
   if (!is.null(res$test)) finite <- finite & apply(res$test, 2, function(f) all(is.finite(f)))
   if (!all(finite))
     stop(sprintf(paste0("training diverged: the predictions overflowed by step %d (learning rate %g); ",
-                        "use a smaller `learning_rate`"), record[which(!finite)[1]], learning_rate),
+                        "use a smaller `learning_rate`, or rescale `x` and `y`"), record[which(!finite)[1]], learning_rate),
          call. = FALSE)
   for (k in c("ntk_start", "ntk_end"))
     if (!is.null(res[[k]]) && !all(is.finite(res[[k]])))

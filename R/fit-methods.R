@@ -16,7 +16,8 @@
 #'   infinite ensemble of networks with random initialisation (from the NNGP,
 #'   Lee et al. 2019), for `"nngp"` the GP posterior's (at `t = Inf`) or the
 #'   last-layer ensemble's.
-#' @param ... Unused.
+#' @param ... Nothing else: unknown arguments (such as lm's `interval`) are an
+#'   error; `se.fit = TRUE` gives the standard errors.
 #' @return For one `t`: a named vector (one numeric response), a matrix with
 #'   one row per point, or a factor (`type = "class"`); for several `t` an
 #'   extra last dimension over `t` (a data frame of factors for classes). The
@@ -30,6 +31,7 @@
 #' @export
 predict.nt_fit <- function(object, newdata = NULL, t = NULL, type = c("response", "class", "prob"),
                            se.fit = FALSE, ...) {
+  reject_unknown_arguments(..., caller = "predict.nt_fit()")
   type <- match.arg(type)
   se.fit <- check_flag(se.fit, "se.fit")
   t <- if (is.null(t)) object$t else check_times(t)
@@ -91,13 +93,17 @@ new_inputs <- function(object, newdata) {
       stop(sprintf("`newdata` is missing variable%s used in the formula: %s",
                    if (length(missing_vars) > 1) "s" else "", paste(missing_vars, collapse = ", ")),
            call. = FALSE)
-    frame <- stats::model.frame(stats::delete.response(object$terms), newdata,
-                                na.action = stats::na.pass, xlev = object$xlevels)
-    x <- formula_design(object$terms, frame, object$xlevels)
-    if (anyNA(x)) {
-      at <- which(is.na(x), arr.ind = TRUE)[1, ]
-      stop(sprintf("`newdata` contains NA (row %d, in %s)", at[1], colnames(x)[at[2]]), call. = FALSE)
+    predictors <- stats::delete.response(object$terms)
+    frame <- stats::model.frame(predictors, newdata, na.action = stats::na.pass, xlev = object$xlevels)
+    missing_cells <- vapply(frame, function(col) anyNA(col), NA)
+    if (any(missing_cells)) {
+      var <- names(frame)[missing_cells][1]
+      stop(sprintf("`newdata` contains NA (row %d, in %s)", which(is.na(frame[[var]]))[1], var),
+           call. = FALSE)
     }
+    classes <- attr(predictors, "dataClasses")
+    if (!is.null(classes)) stats::.checkMFClasses(classes, frame)
+    x <- formula_design(object$terms, frame, object$xlevels)
     x <- as_input_matrix(x, "newdata")
   } else {
     x <- if (is_image_input(newdata)) as_image_array(newdata, "newdata")
@@ -164,6 +170,7 @@ fitted.nt_fit <- function(object, ...) {
 
 #' @export
 residuals.nt_fit <- function(object, ...) {
+  reject_unknown_arguments(..., caller = "residuals.nt_fit() (response residuals only)")
   targets <- object$response$targets
   fits <- object$fitted_scores
   res <- array(targets, dim(fits)) - fits
@@ -297,9 +304,10 @@ print_fit_quality <- function(x) {
 
 #' @export
 summary.nt_fit <- function(object, ...) {
-  l <- object$decomposition$values * object$decomposition$scale + object$diag_reg
-  structure(list(fit = object, eigen_range = range(l),
-                 residuals = stats::residuals(object)), class = "summary.nt_fit")
+  flow <- object$flow
+  structure(list(fit = object, eigen_range = range(flow$values) * flow$scale,
+                 dropped = flow$dropped, residuals = stats::residuals(object)),
+            class = "summary.nt_fit")
 }
 
 #' @export
@@ -307,10 +315,10 @@ print.summary.nt_fit <- function(x, ...) {
   print(x$fit)
   cat("\nNetwork:\n")
   print(x$fit$net)
-  condition <- if (x$eigen_range[1] > 0) sprintf("%.3g", x$eigen_range[2] / x$eigen_range[1])
-               else "infinite: singular, its null space is left out"
-  cat(sprintf("\nRegularised training kernel eigenvalues: %.4g to %.4g (condition %s)\n",
-              x$eigen_range[1], x$eigen_range[2], condition))
+  cat(sprintf("\nRegularised training kernel eigenvalues: %.4g to %.4g (condition %.3g)%s\n",
+              x$eigen_range[1], x$eigen_range[2], x$eigen_range[2] / x$eigen_range[1],
+              if (x$dropped) sprintf("; singular: %d more at rounding level, left out", x$dropped)
+              else ""))
   cat("Residuals:\n")
   print(summary(as.vector(x$residuals)))
   invisible(x)

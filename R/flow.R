@@ -82,8 +82,8 @@ flow_decompose <- function(theta, arg) {
   l <- eig$values
   top <- max(l[1], 0)
   if (l[n] < -1e-6 * top || top == 0 && l[n] < 0)
-    stop(sprintf("%s is not positive semi-definite: its smallest eigenvalue is %s its largest",
-                 arg, if (top > 0) sprintf("%.3g times", l[n] / top) else "below"), call. = FALSE)
+    stop(sprintf("%s is not positive semi-definite: its eigenvalues range from %.3g to %.3g",
+                 arg, l[n] * s, l[1] * s), call. = FALSE)
   list(values = pmax(l, 0), vectors = eig$vectors, scale = s, n = n)
 }
 
@@ -149,6 +149,8 @@ flow_predict <- function(flow, targets, k_test, t, nngp, vector_y) {
   }
   if (!all(is.finite(train)) || !all(is.finite(test)) || !all(is.finite(cov)))
     stop("the predictions overflowed the range of doubles; rescale `y` or the kernels", call. = FALSE)
+  if (!is.null(cov))
+    for (i in seq_along(t)) cov[, , i] <- check_covariance(cov[, , i], nngp$test_test, "`nngp`")
   label <- paste0("t=", format(t))
   shape <- function(a) {
     if (is.null(a)) return(NULL)
@@ -158,6 +160,21 @@ flow_predict <- function(flow, targets, k_test, t, nngp, vector_y) {
   }
   if (!is.null(cov)) dimnames(cov)[[3]] <- label
   list(train = shape(train), test = shape(test), t = t, cov = cov)
+}
+
+# A covariance whose diagonal is clearly negative comes from kernels that
+# are not the blocks of one positive semi-definite kernel: an error, not
+# negative variances. Rounding-level negatives (below 1e-8 of the prior
+# variance) are set to 0.
+check_covariance <- function(cov, prior, what) {
+  v <- diag(cov)
+  floor <- -1e-8 * max(abs(diag(prior)), .Machine$double.xmin)
+  if (any(v < floor))
+    stop(sprintf(paste0("%s are not blocks of one positive semi-definite kernel: the variance ",
+                        "of test point %d would be %.3g"), what, which(v < floor)[1], v[v < floor][1]),
+         call. = FALSE)
+  diag(cov) <- pmax(v, 0)
+  cov
 }
 
 # Sigma = K** + A K A' - (A K_X* + K_*X A')
@@ -213,6 +230,7 @@ nt_gp <- function(k_train, y, k_test, k_test_test = NULL, diag_reg = 0) {
   }
   if (!all(is.finite(mean)) || !all(is.finite(cov)))
     stop("the posterior overflowed the range of doubles; rescale `y` or the kernels", call. = FALSE)
+  if (!is.null(cov)) cov <- check_covariance(cov, k_test_test, "`k_train`, `k_test` and `k_test_test`")
   list(mean = mean, cov = cov, jitter = fact$jitter * s)
 }
 

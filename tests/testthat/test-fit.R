@@ -219,3 +219,24 @@ test_that("matrix and image inputs work through the default method", {
                c("a", "b", "a", "b"))
   expect_equal(predict(fit, img), fitted(fit), tolerance = 1e-8)
 })
+
+test_that("standardisation is exact for any column scale, and more lm conventions", {
+  base <- nt_fit(mpg ~ wt + hp, data = mtcars)
+  for (scale in c(1e200, 1e-200)) {
+    d <- transform(mtcars, wt = wt * scale)
+    expect_equal(unname(fitted(nt_fit(mpg ~ wt + hp, data = d))), unname(fitted(base)), tolerance = 1e-8)
+  }
+  # the x / y interface prints as nt_fit() too
+  m <- nt_fit(as.matrix(mtcars[, c("wt", "hp")]), mtcars$mpg)
+  expect_match(capture.output(print(m))[2], "^Call: nt_fit\\(x = ")
+  expect_error(predict(base, mtcars, interval = "confidence"), "unknown argument to predict.nt_fit\\(\\): `interval`")
+  expect_error(residuals(base, type = "pearson"), "response residuals only")
+  # a logical response is numeric, as in lm
+  logical_fit <- nt_fit(am == 1 ~ wt + hp, data = mtcars)
+  expect_equal(unname(fitted(logical_fit)),
+               unname(fitted(nt_fit(as.numeric(am == 1) ~ wt + hp, data = mtcars))), tolerance = 1e-12)
+  expect_error(nt_fit(mpg ~ wt, data = mtcars[1, ]), "at least 2 observations")
+  # newdata of the wrong type, or with NA, names the variable
+  expect_error(predict(base, data.frame(wt = NA, hp = 100)), "`newdata` contains NA \\(row 1, in wt\\)")
+  expect_error(predict(base, data.frame(wt = "a", hp = 100)), "wt")
+})

@@ -92,7 +92,7 @@ test_that("GP posteriors match solve(), and a singular kernel takes the reported
   expect_gt(sing$jitter, 0)
   expect_true(all(is.finite(sing$mean)))
   expect_error(nt_predict(k[1:9, 1:9] - diag(0.1, 9), rnorm(9), t = 1),
-               "`k_train` is not positive semi-definite: its smallest eigenvalue is -")
+               "`k_train` is not positive semi-definite: its eigenvalues range from -")
 })
 
 test_that("singular and badly scaled kernels give the limits, never garbage", {
@@ -159,4 +159,17 @@ test_that("bad arguments to nt_predict and nt_gp are refused", {
   expect_error(nt_predict(d$theta, d$y, d$theta_s, nngp = list(train = d$nngp$train)), "`nngp` must be a list")
   expect_error(nt_gp(d$nngp$train, d$y, d$nngp$test[, 1:3]), "`k_test`")
   expect_error(nt_gp(d$nngp$train, "a", d$nngp$test), "`y` must be numeric")
+})
+
+test_that("inconsistent kernel blocks give an error, not negative variances", {
+  d <- flow_data()
+  expect_error(nt_gp(d$nngp$train, d$y, d$nngp$test, d$nngp$test_test * 0.01),
+               "not blocks of one positive semi-definite kernel: the variance of test point")
+  expect_error(nt_gp(d$nngp$train, d$y, d$nngp$test, -d$nngp$test_test), "not blocks")
+  bad <- d$nngp
+  bad$test_test <- bad$test_test * 0.01
+  expect_error(nt_predict(d$theta, d$y, d$theta_s, t = 1, nngp = bad), "not blocks")
+  expect_error(nt_predict(-d$theta, d$y), "eigenvalues range from -")
+  ok <- nt_gp(d$nngp$train, d$y, d$nngp$test, d$nngp$test_test)
+  expect_true(all(diag(ok$cov) >= 0))
 })
