@@ -137,12 +137,7 @@ nt_caret_krr <- function(activation = "relu", w_var = 2, b_var = 0) {
     prob = function(modelFit, newdata, submodels = NULL) {
       scores <- krr_scores(modelFit, newdata, submodels)
       out <- lapply(scores, function(s) {
-        k <- ncol(s)
-        p <- pmax(s, 0)
-        total <- rowSums(p)
-        p <- p / pmax(total, .Machine$double.xmin)
-        p[!(total > 0), ] <- 1 / k
-        as.data.frame(p, col.names = modelFit$targets$levels)
+        as.data.frame(score_probabilities(s), col.names = modelFit$targets$levels)
       })
       if (is.null(submodels)) out[[1]] else out
     },

@@ -9,9 +9,12 @@
 #' @param t Training time(s); the fit's by default.
 #' @param type `"response"` (numeric predictions; for a factor response the
 #'   predicted indicator columns, which sum to 1 over the classes),
-#'   `"class"` (the class with the largest score) or `"prob"` (the scores
-#'   clipped at 0 and normalised to sum to 1: a ranking on the simplex, not
-#'   calibrated probabilities).
+#'   `"class"` (the class with the largest score) or `"prob"` (class
+#'   probabilities: a softmax of the scores, `p ~ exp(a * score)`, whose
+#'   temperature `a` was fitted by maximum likelihood on the exact
+#'   leave-one-out scores of the `t = Inf` model, so that they are calibrated
+#'   on points the model did not see; the largest probability is the
+#'   predicted class).
 #' @param se.fit Also return standard errors: for `kernel = "ntk"` those of an
 #'   infinite ensemble of networks with random initialisation (from the NNGP,
 #'   Lee et al. 2019), for `"nngp"` the GP posterior's (at `t = Inf`) or the
@@ -148,17 +151,27 @@ format_scores <- function(scores, response, type, t, rows) {
     if (!is.null(rows)) rownames(out) <- rows
     return(out)
   }
-  probs <- pmax(scores, 0)
-  for (i in seq_along(t)) {
-    p <- matrix(probs[, , i], n, k)
-    total <- rowSums(p)
-    p[total > 0, ] <- p[total > 0, , drop = FALSE] / total[total > 0]
-    p[!(total > 0), ] <- 1 / k
-    probs[, , i] <- p
-  }
+  probs <- scores
+  for (i in seq_along(t)) probs[, , i] <- score_probabilities(matrix(scores[, , i], n, k),
+                                                              response$temperature)
   if (one_t) return(matrix(probs[, , 1], n, k, dimnames = list(rows, response$levels)))
   dimnames(probs) <- list(rows, response$levels, labels)
   probs
+}
+
+# Class probabilities from scores: a softmax at the fitted temperature, or
+# without one the scores clipped at 0 and normalised.
+score_probabilities <- function(scores, temperature = NULL) {
+  if (!is.null(temperature)) {
+    z <- temperature * scores
+    z <- exp(z - apply(z, 1, max))
+    return(z / rowSums(z))
+  }
+  p <- pmax(scores, 0)
+  total <- rowSums(p)
+  p[total > 0, ] <- p[total > 0, , drop = FALSE] / total[total > 0]
+  p[!(total > 0), ] <- 1 / ncol(p)
+  p
 }
 
 #' @export

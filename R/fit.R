@@ -169,6 +169,7 @@ nt_fit.default <- function(x, y, net = nt_fc(1, b_var = 0.1), kernel = c("ntk", 
                         threads = threads, call = fit_call(match.call())),
                    class = "nt_fit")
   fit$fitted_scores <- fit_scores(fit, k[[kernel]], t)
+  if (!is.null(response$levels)) fit$response$temperature <- probability_temperature(fit)
   fit
 }
 
@@ -238,20 +239,38 @@ response_offset <- function(response, weights, intercept) {
 # e_i / (1 - S_ii). Weighted rows enter scaled by sqrt(w), which makes this
 # the weighted left-out squared error.
 loo_ridge <- function(dec, targets_w, total_weight) {
-  s <- dec$scale
-  level <- mean(dec$values)
-  ridges <- level * 10^seq(-6, 1, by = 0.25)
-  v <- dec$vectors
-  vty <- crossprod(v, targets_w)
-  v2 <- v^2
-  score <- vapply(ridges, function(r) {
-    h <- dec$values / (dec$values + r)
-    resid <- targets_w - v %*% (h * vty)
-    leverage <- pmin(drop(v2 %*% h), 1 - 1e-12)
-    sum((resid / (1 - leverage))^2)
-  }, numeric(1))
+  ridges <- mean(dec$values) * 10^seq(-6, 1, by = 0.25) * dec$scale
+  score <- vapply(ridges, function(r) sum(loo_residuals(dec, targets_w, r)^2), numeric(1))
   best <- which.min(score)
-  list(ridge = ridges[best] * s, ridges = ridges * s, score = score / total_weight)
+  list(ridge = ridges[best], ridges = ridges, score = score / total_weight)
+}
+
+# Left-out residuals (on the sqrt(w) scale) of kernel ridge regression with
+# ridge r, from the decomposition of the unregularised kernel.
+loo_residuals <- function(dec, targets_w, ridge) {
+  l <- dec$values
+  h <- ifelse(l > 0, l / (l + ridge / dec$scale), 0)
+  v <- dec$vectors
+  resid <- targets_w - v %*% (h * crossprod(v, targets_w))
+  leverage <- pmin(drop(v^2 %*% h), 1 - 1e-12)
+  resid / (1 - leverage)
+}
+
+# A softmax temperature a for class probabilities, p ~ exp(a * score),
+# fitted by maximum likelihood on the left-out scores of the t = Inf model:
+# probabilities calibrated on data the model did not see, in the order of
+# the scores.
+probability_temperature <- function(fit) {
+  w <- fit$weights
+  resid <- loo_residuals(fit$decomposition, fit$targets_w, fit$diag_reg) / ifelse(w > 0, sqrt(w), Inf)
+  scores <- fit$response$targets - resid
+  y <- cbind(seq_along(w), as.integer(fit$response$y))
+  loss <- function(log_a) {
+    z <- exp(log_a) * scores
+    z <- z - apply(z, 1, max)
+    -sum(w * (z[y] - log(rowSums(exp(z)))))
+  }
+  exp(stats::optimize(loss, c(-4, 8))$minimum)
 }
 
 # Scores (predicted targets, offset added) at the rows of `k_rows`, an

@@ -150,7 +150,7 @@ flow_predict <- function(flow, targets, k_test, t, nngp, vector_y) {
   if (!all(is.finite(train)) || !all(is.finite(test)) || !all(is.finite(cov)))
     stop("the predictions overflowed the range of doubles; rescale `y` or the kernels", call. = FALSE)
   if (!is.null(cov))
-    for (i in seq_along(t)) cov[, , i] <- check_covariance(cov[, , i], nngp$test_test, "`nngp`")
+    for (i in seq_along(t)) cov[, , i] <- check_covariance(matrix(cov[, , i], m, m), nngp$test_test, "`nngp`")
   label <- paste0("t=", format(t))
   shape <- function(a) {
     if (is.null(a)) return(NULL)

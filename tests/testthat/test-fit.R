@@ -83,6 +83,7 @@ test_that("regression fits, several times, standard errors and methods", {
   expect_equal(dim(p), c(5L, 2L))
   expect_equal(rownames(p), rownames(mtcars)[1:5])
   expect_true(all(is.finite(p)))
+  expect_length(predict(fit, mtcars[1, ], t = Inf, se.fit = TRUE)$se.fit, 1)
   one <- predict(fit, mtcars[1:5, ], t = Inf, se.fit = TRUE)
   expect_length(one$fit, 5)
   expect_length(one$se.fit, 5)
@@ -239,4 +240,30 @@ test_that("standardisation is exact for any column scale, and more lm convention
   # newdata of the wrong type, or with NA, names the variable
   expect_error(predict(base, data.frame(wt = NA, hp = 100)), "`newdata` contains NA \\(row 1, in wt\\)")
   expect_error(predict(base, data.frame(wt = "a", hp = 100)), "wt")
+})
+
+test_that("class probabilities are calibrated on left-out scores", {
+  skip_if_not_installed("mlbench")
+  data(Vehicle, package = "mlbench", envir = environment())
+  data(Sonar, package = "mlbench", envir = environment())
+  log_loss <- function(p, y) -mean(log(pmax(p[cbind(seq_along(y), as.integer(y))], 1e-15)))
+  for (case in list(list(Class ~ ., Vehicle), list(Class ~ ., Sonar), list(Species ~ ., iris))) {
+    d <- case[[2]]
+    set.seed(1)
+    train <- sample(nrow(d), round(0.7 * nrow(d)))
+    y <- d$Class %||% d$Species
+    fit <- nt_fit(case[[1]], data = d[train, ])
+    p <- predict(fit, d[-train, ], type = "prob")
+    expect_equal(unname(rowSums(p)), rep(1, nrow(p)), tolerance = 1e-12)
+    expect_equal(unname(max.col(p)), as.integer(predict(fit, d[-train, ], type = "class")))
+    svm <- kernlab::ksvm(case[[1]], data = d[train, ], prob.model = TRUE)
+    p_svm <- kernlab::predict(svm, d[-train, ], type = "probabilities")
+    # no worse than the Gaussian SVM's Platt probabilities by more than 0.1
+    expect_lt(log_loss(p, y[-train]), log_loss(p_svm, y[-train]) + 0.1)
+    # calibration: the mean confidence of the predicted class is its accuracy,
+    # within 2.5 standard errors of that accuracy plus 0.02
+    hit <- max.col(p) == as.integer(y[-train])
+    se <- sqrt(mean(hit) * (1 - mean(hit)) / length(hit))
+    expect_lt(abs(mean(apply(p, 1, max)) - mean(hit)), 2.5 * se + 0.02)
+  }
 })
