@@ -186,7 +186,7 @@ table_interpolate <- function(table, u) {
 # parallel pair (E[phi(u)^2]) and an orthogonal one (E[phi(u)]^2), against
 # adaptive integration of the same tabulated functions.
 quadrature_error <- function(table, var_range) {
-  ints <- matrix(c(op_codes[["table"]], 1L, 1L), 3L)
+  ints <- matrix(c(op_code("table"), 1L, 1L), 3L)
   err <- 0
   # Gauss rules struggle with wide Gaussians, not narrow ones: check the
   # largest variance, and the smallest unless it is negligible beside it.

@@ -176,7 +176,7 @@ finite_setup <- function(net, x, z, like = NULL) {
       stop("`x_test` must have the columns of `x`", call. = FALSE)
     shape <- c(1L, 1L, ncol(x))
     plan <- compile_plan(net)
-    plan$geom <- matrix(0L, length(geometry_rows), length(net), dimnames = list(geometry_rows, NULL))
+    plan$geom <- matrix(0L, length(geometry_rows()), length(net), dimnames = list(geometry_rows(), NULL))
     plan$geom[c("hin", "win", "hout", "wout", "qh", "qw", "sh", "sw", "bsy", "bsx"), ] <- 1L
     data <- cbind(t(x), if (!is.null(z)) t(z))
   }

@@ -130,7 +130,7 @@ image_kernels <- function(net, x, z, wanted, threads, progress, flip) {
 # padding split evenly and windows that tile the width exactly.
 mirror_symmetric <- function(plan) {
   g <- plan$geom
-  moving <- plan$ints[1L, ] %in% spatial_codes[c("conv", "pool")]
+  moving <- plan$ints[1L, ] %in% op_code(c("conv", "pool"))
   right_pad <- (g["wout", ] - 1L) * g["sw", ] + g["qw", ] - g["win", ] - g["pl", ]
   all(right_pad[moving] == g["pl", moving])
 }

@@ -1,10 +1,6 @@
 # Networks on images compiled for src/conv.c: the plan of compile_plan()
-# plus a geometry matrix (rows as the NT_G_* enum of src/ntk.h) and the band
+# plus a geometry matrix (rows named by geometry_rows(), from the C registry) and the band
 # of position offsets the readout needs.
-
-geometry_rows <- c("hin", "win", "hout", "wout", "qh", "qw", "sh", "sw",
-                   "pt", "pl", "circ", "lapc", "bsy", "bsx")
-spatial_codes <- c(conv = 7L, pool = 8L, flatten = 9L, gap = 10L, lap = 11L)
 
 # Output size and leading padding along one axis (TensorFlow/XLA layout).
 conv_axis <- function(n, q, s, padding) {
@@ -25,7 +21,7 @@ compile_spatial_plan <- function(net, shape) {
                  paste(shape, collapse = " x "), paste(built_for, collapse = ", ")), call. = FALSE)
   plan <- compile_plan(net, spatial = TRUE)
   n <- length(net)
-  geom <- matrix(0L, length(geometry_rows), n, dimnames = list(geometry_rows, NULL))
+  geom <- matrix(0L, length(geometry_rows()), n, dimnames = list(geometry_rows(), NULL))
   h <- shape[1]; w <- shape[2]
   spatial <- TRUE
   for (l in seq_len(n)) {

@@ -1,8 +1,31 @@
 # A network compiled for the C core: one column per layer of an integer
 # matrix (code, trainable, table index) and a double matrix (parameters).
-# The codes match the enum in src/ntk.h.
+# The codes and the geometry rows come from the C op registry (src/ops.c)
+# when the package loads, so that R never holds a copy of them.
 
-op_codes <- c(dense = 1L, abrelu = 2L, erf = 3L, gelu = 4L, identity = 5L, table = 6L)
+.op_layout <- new.env(parent = emptyenv())
+
+load_op_layout <- function() {
+  layout <- .Call(C_ntk_op_layout)
+  .op_layout$codes <- layout$codes
+  .op_layout$kinds <- layout$kinds
+  .op_layout$geometry <- layout$geometry
+  invisible(layout)
+}
+
+# The integer code of each op named (registry names: "dense", "abrelu",
+# "erf", "gelu", "identity", "table", "conv", "pool", "flatten", "gap", "lap").
+op_code <- function(name) {
+  codes <- .op_layout$codes
+  if (is.null(codes)) codes <- load_op_layout()$codes
+  if (!all(name %in% names(codes))) stop("internal: unknown op ", setdiff(name, names(codes))[1])
+  unname(codes[name])
+}
+
+geometry_rows <- function() {
+  if (is.null(.op_layout$geometry)) load_op_layout()
+  .op_layout$geometry
+}
 
 compile_plan <- function(net, spatial = FALSE) {
   n <- length(net)
@@ -12,7 +35,7 @@ compile_plan <- function(net, spatial = FALSE) {
   for (l in seq_len(n)) {
     layer <- net[[l]]
     if (layer$kind == "dense") {
-      ints[, l] <- c(op_codes[["dense"]], as.integer(layer$trainable), 0L)
+      ints[, l] <- c(op_code("dense"), as.integer(layer$trainable), 0L)
       dbls[, l] <- c(layer$w_var, layer$b_var)
     } else if (layer$kind == "activation") {
       table_index <- 0L
@@ -20,10 +43,10 @@ compile_plan <- function(net, spatial = FALSE) {
         custom[[length(custom) + 1L]] <- layer
         table_index <- length(custom)
       }
-      ints[, l] <- c(op_codes[[layer$code]], 1L, table_index)
+      ints[, l] <- c(op_code(layer$code), 1L, table_index)
       if (layer$code == "abrelu") dbls[, l] <- c(layer$a, layer$b)
     } else if (spatial) {
-      code <- spatial_codes[[if (layer$kind == "readout") layer$readout else layer$kind]]
+      code <- op_code(if (layer$kind == "readout") layer$readout else layer$kind)
       ints[, l] <- c(code, as.integer(isTRUE(layer$trainable)), 0L)
       if (layer$kind == "conv") dbls[, l] <- c(layer$w_var, layer$b_var)
     } else {
@@ -46,7 +69,7 @@ fit_tables <- function(plan, self_pass) {
     failed <- self$status[self$status > 0L]
     if (!length(failed)) return(plan)
     op <- min(failed)
-    act <- sum(plan$ints[1L, seq_len(op)] %in% op_codes[c("abrelu", "erf", "gelu", "identity", "table")])
+    act <- sum(plan$ints[1L, seq_len(op)] %in% op_code(c("abrelu", "erf", "gelu", "identity", "table")))
     which_table <- plan$ints[3L, op]
     reached <- self$var[act, ]
     plan$tables[[which_table]] <- activation_table(plan$custom[[which_table]],

@@ -47,4 +47,5 @@ default_threads <- function() {
 
 .onLoad <- function(libname, pkgname) {
   .ntk_state$threads <- default_threads()
+  load_op_layout()
 }

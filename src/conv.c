@@ -405,7 +405,7 @@ static int sp_pair(const sp_plan *sp, const double *x, const double *z,
     const int *part = spatial && !sp->full ? sp->part[l] : NULL;
     if (op->code == NT_OP_DENSE) {
       affine(ws, p * nb, part, op->p1, op->p2, op->trainable);
-    } else if (nt_is_activation(op->code)) {
+    } else if (nt_is_activation(op)) {
       size_t off = NT_SELF * sp->act_off[act];
       const double *xs = selfx, *zs = selfz;
       if (record) {
@@ -434,7 +434,7 @@ static int sp_pair(const sp_plan *sp, const double *x, const double *z,
       /* Outside the self pass the next activation's variances are known, so
          it runs on each output row while the row is in cache. */
       const nt_op *next = l + 1 < sp->plan.nops ? op + 1 : NULL;
-      int fuse = sp->full && !record && next && nt_is_activation(next->code);
+      int fuse = sp->full && !record && next && nt_is_activation(next);
       const double *fx = NULL, *fz = NULL;
       if (fuse) {
         fx = selfx + NT_SELF * sp->act_off[act];
@@ -477,6 +477,7 @@ static void sp_read(SEXP x, SEXP ops_int, SEXP ops_dbl, SEXP geom, SEXP band, SE
   if (sp->C < 1 || sp->W < 1 || sp->H < 1 || sp->W > 65536 || sp->H > 65536)
     Rf_error("'x' has an invalid image shape");
   nt_plan_read(ops_int, ops_dbl, tables, &sp->plan);
+  nt_plan_require(&sp->plan, NT_ENGINE_CONV);
   int nops = sp->plan.nops;
   if (!Rf_isInteger(geom) || !Rf_isMatrix(geom) || Rf_nrows(geom) != NT_G_ROWS ||
       Rf_ncols(geom) != nops)
@@ -503,8 +504,8 @@ static void sp_read(SEXP x, SEXP ops_int, SEXP ops_dbl, SEXP geom, SEXP band, SE
     if (g[NT_G_HIN] != h || g[NT_G_WIN] != w)
       Rf_error("layer %d expects %d x %d positions, but gets %d x %d",
                l + 1, g[NT_G_HIN], g[NT_G_WIN], h, w);
-    int is_spatial_op = code == NT_OP_CONV || code == NT_OP_AVGPOOL ||
-                        code == NT_OP_FLATTEN || code == NT_OP_GAP || code == NT_OP_LAP;
+    const nt_op_info *info = nt_op_lookup(code);
+    int is_spatial_op = info != NULL && (info->kind & (NT_KIND_SPATIAL | NT_KIND_READOUT)) != 0;
     if (is_spatial_op && !spatial) Rf_error("layer %d comes after the readout", l + 1);
     if (code == NT_OP_CONV || code == NT_OP_AVGPOOL) {
       int ho = g[NT_G_HOUT], wo = g[NT_G_WOUT];
@@ -525,7 +526,7 @@ static void sp_read(SEXP x, SEXP ops_int, SEXP ops_dbl, SEXP geom, SEXP band, SE
       if (g[NT_G_LAPC] < 0) Rf_error("layer %d has a negative window", l + 1);
       h = w = 1;
       spatial = 0;
-    } else if (nt_is_activation(code)) {
+    } else if (nt_is_activation(sp->plan.ops + l)) {
       sp->act_off[nact++] = (size_t) self_len;
       self_len += (double) h * w;
     }

@@ -213,12 +213,10 @@ static void fc_inputs(SEXP x, SEXP z, const nt_plan *plan, int nth, fc_job *job)
   if (!job->sym && Rf_ncols(z) != job->d) Rf_error("'z' must have as many columns as 'x'");
   nt_check_finite(REAL(x), XLENGTH(x), "x");
   if (!job->sym) nt_check_finite(REAL(z), XLENGTH(z), "z");
-  for (int l = 0; l < plan->nops; l++) {
+  nt_plan_require(plan, NT_ENGINE_FC);
+  for (int l = 0; l < plan->nops; l++)
     if (plan->ops[l].code == NT_OP_TABLE && plan->ops[l].table == NULL)
       Rf_error("activation table of layer %d is missing", l + 1);
-    if (plan->ops[l].code >= NT_OP_CONV)
-      Rf_error("layer %d is spatial; matrix inputs take dense layers and activations", l + 1);
-  }
   job->plan = plan;
   job->x = REAL(x);
   job->z = job->sym ? NULL : REAL(z);
@@ -291,9 +289,7 @@ SEXP ntk_fc_self(SEXP s0, SEXP ops_int, SEXP ops_dbl, SEXP tables)
     if (REAL(s0)[i] < 0) Rf_error("'s0' must be non-negative");
   nt_plan plan;
   nt_plan_read(ops_int, ops_dbl, tables, &plan);
-  for (int l = 0; l < plan.nops; l++)
-    if (plan.ops[l].code >= NT_OP_CONV)
-      Rf_error("layer %d is spatial; matrix inputs take dense layers and activations", l + 1);
+  nt_plan_require(&plan, NT_ENGINE_FC);
   size_t stride = plan.nact > 0 ? NT_SELF * (size_t) plan.nact : 1;
   double *self = (double *) R_alloc(stride, sizeof(double));
   SEXP var = PROTECT(Rf_allocMatrix(REALSXP, plan.nact, (int) n));
@@ -413,7 +409,7 @@ SEXP ntk_fc_family(SEXP x, SEXP z, SEXP ops_int, SEXP ops_dbl, SEXP tables, SEXP
   nt_plan_read(ops_int, ops_dbl, tables, &plan);
   if (plan.nops % 2 != 1) Rf_error("the family needs dense, then [activation, dense] layers");
   for (int l = 0; l < plan.nops; l++)
-    if ((l % 2 == 0) != (plan.ops[l].code == NT_OP_DENSE) || (l % 2 == 1 && !nt_is_activation(plan.ops[l].code)))
+    if ((l % 2 == 0) != (plan.ops[l].code == NT_OP_DENSE) || (l % 2 == 1 && !nt_is_activation(plan.ops + l)))
       Rf_error("the family needs dense, then [activation, dense] layers");
   int L = plan.nops / 2;
   if (L > NT_MAX_FAMILY) Rf_error("the family's depth must be at most %d", NT_MAX_FAMILY);

@@ -379,6 +379,7 @@ static void fl_read(SEXP x, SEXP shape, SEXP ops_int, SEXP ops_dbl, SEXP geom, S
   SEXP no_tables = PROTECT(Rf_allocVector(VECSXP, 0));
   nt_plan_read(ops_int, ops_dbl, no_tables, plan);
   UNPROTECT(1);
+  nt_plan_require(plan, NT_ENGINE_FINITE);
   if (!Rf_isInteger(geom) || !Rf_isMatrix(geom) || Rf_nrows(geom) != NT_G_ROWS ||
       Rf_ncols(geom) != plan->nops)
     Rf_error("'geom' must be an integer matrix with a column per layer");

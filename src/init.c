@@ -12,6 +12,7 @@ SEXP ntk_conv_kernel(SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP,
 SEXP ntk_conv_self(SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP);
 SEXP ntk_act_dual(SEXP, SEXP, SEXP, SEXP, SEXP, SEXP);
 SEXP ntk_set_gram(SEXP);
+SEXP ntk_op_layout(void);
 
 static const R_CallMethodDef call_methods[] = {
   {"ntk_fc_kernel", (DL_FUNC) &ntk_fc_kernel, 8},
@@ -24,6 +25,7 @@ static const R_CallMethodDef call_methods[] = {
   {"ntk_conv_self", (DL_FUNC) &ntk_conv_self, 7},
   {"ntk_act_dual", (DL_FUNC) &ntk_act_dual, 6},
   {"ntk_set_gram", (DL_FUNC) &ntk_set_gram, 1},
+  {"ntk_op_layout", (DL_FUNC) &ntk_op_layout, 0},
   {NULL, NULL, 0}
 };
 

@@ -18,7 +18,7 @@
 #define FCONE
 #endif
 
-/* Layer codes of a compiled plan; R/plan.R holds the same numbers. */
+/* Layer codes of a compiled plan (R reads them through ntk_op_layout). */
 enum {
   NT_OP_DENSE = 1,
   NT_OP_ABRELU = 2,   /* a * min(u, 0) + b * max(u, 0): ReLU, leaky ReLU, abs */
@@ -32,6 +32,23 @@ enum {
   NT_OP_GAP = 10,
   NT_OP_LAP = 11
 };
+
+/* The op registry (src/ops.c): what each layer code is, which engines run
+   it. R reads the codes and the geometry rows from here when it loads. */
+enum {
+  NT_KIND_AFFINE = 1,       /* dense, conv: K -> w K + b, trainable */
+  NT_KIND_ELEMENTWISE = 2,  /* activations: need the self variances */
+  NT_KIND_SPATIAL = 4,      /* conv, pooling: move positions */
+  NT_KIND_READOUT = 8       /* flatten, GAP, LAP: positions to one vector */
+};
+enum { NT_ENGINE_FC = 1, NT_ENGINE_CONV = 2, NT_ENGINE_FINITE = 4 };
+typedef struct {
+  int code;
+  const char *name;
+  int kind, engines;
+  int variances;            /* p1, p2 are variances: non-negative */
+} nt_op_info;
+const nt_op_info *nt_op_lookup(int code);   /* NULL for an unknown code */
 
 /* Rows of the geometry matrix of a spatial plan (R/plan-spatial.R). */
 enum {
@@ -53,6 +70,7 @@ typedef struct {
 
 typedef struct {
   int code, trainable;
+  int kind;               /* NT_KIND_* flags, from the registry */
   double p1, p2;          /* dense: w_var, b_var; abrelu: a, b */
   const nt_table *table;  /* NT_OP_TABLE only */
 } nt_op;
@@ -150,7 +168,9 @@ typedef struct {
   nt_op *ops;
 } nt_plan;
 void nt_plan_read(SEXP ops_int, SEXP ops_dbl, SEXP tables, nt_plan *plan);
-int nt_is_activation(int code);
+/* An R error naming the first layer that `engine` does not run. */
+void nt_plan_require(const nt_plan *plan, int engine);
+static inline int nt_is_activation(const nt_op *op) { return (op->kind & NT_KIND_ELEMENTWISE) != 0; }
 /* Self variances of one input through the plan: for activation j,
    self[3j] = pre-activation variance, self[3j + 1] = its square root,
    self[3j + 2] = the inverse square root, 0 for a zero variance.

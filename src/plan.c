@@ -58,34 +58,18 @@ void nt_plan_read(SEXP ops_int, SEXP ops_dbl, SEXP tables, nt_plan *plan)
     op->table = NULL;
     if (!R_FINITE(op->p1) || !R_FINITE(op->p2))
       Rf_error("layer %d has a non-finite parameter", l + 1);
-    switch (op->code) {
-    case NT_OP_DENSE:
-      if (op->p1 < 0 || op->p2 < 0) Rf_error("layer %d has a negative variance", l + 1);
-      break;
-    case NT_OP_TABLE: {
+    const nt_op_info *info = nt_op_lookup(op->code);
+    if (info == NULL) Rf_error("layer %d has an unknown code %d", l + 1, op->code);
+    op->kind = info->kind;
+    if (info->variances && (op->p1 < 0 || op->p2 < 0))
+      Rf_error("layer %d has a negative variance", l + 1);
+    if (op->code == NT_OP_TABLE) {
       int ti = oi[3 * l + 2];
       if (ti < 1 || ti > ntab) Rf_error("layer %d names a missing activation table", l + 1);
       op->table = have[ti - 1] ? tab + ti - 1 : NULL;
-      plan->nact++;
-      break;
     }
-    case NT_OP_ABRELU: case NT_OP_ERF: case NT_OP_GELU: case NT_OP_IDENTITY:
-      plan->nact++;
-      break;
-    case NT_OP_CONV:
-      if (op->p1 < 0 || op->p2 < 0) Rf_error("layer %d has a negative variance", l + 1);
-      break;
-    case NT_OP_AVGPOOL: case NT_OP_FLATTEN: case NT_OP_GAP: case NT_OP_LAP:
-      break;
-    default:
-      Rf_error("layer %d has an unknown code %d", l + 1, op->code);
-    }
+    if (info->kind & NT_KIND_ELEMENTWISE) plan->nact++;
   }
-}
-
-int nt_is_activation(int code)
-{
-  return code >= NT_OP_ABRELU && code <= NT_OP_TABLE;
 }
 
 int nt_plan_self(const nt_plan *plan, double s0, double *self)

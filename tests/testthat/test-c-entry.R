@@ -37,7 +37,7 @@ test_that("the valid calls run", {
 test_that("every registered routine turns wrong arguments into R errors", {
   routines <- getDLLRegisteredRoutines("ntk")$.Call
   calls <- valid_calls()
-  expect_setequal(setdiff(names(routines), "ntk_omp_info"), names(calls))
+  expect_setequal(setdiff(names(routines), c("ntk_omp_info", "ntk_op_layout")), names(calls))
   errors <- 0; total <- 0
   well_formed <- function(out) {
     all(rapply(list(out), function(p) is.numeric(p) && all(is.finite(p) | is.na(p) & is.integer(p)),
@@ -59,4 +59,27 @@ test_that("every registered routine turns wrong arguments into R errors", {
     expect_error(do.call(.Call, c(list(symbol), args[-1])), "arguments")   # wrong count
   }
   expect_gt(errors / total, 0.9)
+})
+
+test_that("the op registry is the one list of op codes, and engines refuse what they do not run", {
+  layout <- .Call(C_ntk_op_layout)
+  expect_named(layout, c("codes", "kinds", "geometry"))
+  expect_false(anyDuplicated(layout$codes) > 0)
+  expect_identical(op_code(names(layout$codes)), unname(layout$codes))
+  expect_identical(rownames(compile_spatial_plan(nt_cnn(1), c(4L, 4L, 1L))$geom), layout$geometry)
+  x <- matrix(rnorm(6), 3)
+  fc <- compile_plan(nt_fc(2))
+  unknown <- fc$ints
+  unknown[1, 2] <- max(layout$codes) + 1L
+  expect_error(.Call(C_ntk_fc_kernel, x, NULL, unknown, fc$dbls, list(), c(TRUE, TRUE), 1L, FALSE),
+               "layer 2 has an unknown code")
+  spatial <- fc$ints
+  spatial[1, 2] <- op_code("gap")
+  expect_error(.Call(C_ntk_fc_kernel, x, NULL, spatial, fc$dbls, list(), c(TRUE, TRUE), 1L, FALSE),
+               "layer 2 \\(gap\\) is spatial")
+  fin <- finite_setup(nt_cnn(1, readout = "flatten"), array(rnorm(2 * 16), c(2, 4, 4, 1)), NULL)
+  lap <- fin$plan$ints
+  lap[1, ncol(lap) - 1L] <- op_code("lap")
+  expect_error(.Call(C_ntk_empirical, fin$data, fin$shape, lap, fin$plan$dbls, fin$plan$geom, 8L, 1L, FALSE),
+               "\\(lap\\) has no finite-network counterpart")
 })
