@@ -1,4 +1,51 @@
-/* ntk: shared declarations of the C core.  Every .c file includes only this. */
+/* ntk: shared declarations of the C core.  Every .c file includes only this.
+
+   A map of the C core.
+
+   From a network object to a kernel value
+   ---------------------------------------
+   1. R builds a network: a list of layer objects (R/layers.R,
+      R/layers-spatial.R, R/activation.R), each with a `code` naming an op of
+      the registry below.
+   2. R compiles it (R/plan.R compile_plan(); R/plan-spatial.R
+      compile_spatial_plan() adds a geometry matrix, one column per layer,
+      rows named by geometry_rows()): an integer matrix (code, trainable,
+      table index), a double matrix (two parameters), and for nt_activation()
+      layers a tabulated function with its quadrature rules. Op codes and
+      geometry row names are read from C when the package loads
+      (ntk_op_layout), never copied.
+   3. An entry point (ntk_fc_kernel, ntk_conv_kernel, ntk_empirical, ...)
+      reads the plan with nt_plan_read() (plan.c: every code looked up in the
+      registry, unknown codes and negative variances are errors), asks
+      nt_plan_require() whether its engine runs every op, validates the inputs
+      (checks.c), and hands raw double* buffers to its core:
+      - fc.c: fully connected kernels, per column chunk of pairs: the Gram
+        matrix (gram.c), then column_layers() runs the layers down each column
+        (ReLU duals and the following dense layer fused in relu_column.c;
+        other activations through nt_act_pair() in activations.c).
+        family_chunk() is the same recursion recording every K[depth][fixed].
+      - conv.c: convolutional kernels; sp_pair() runs the plan on one pair of
+        images (band engine: only the position pairs the readout reaches;
+        full engine: all P x P pairs), after the self pass of each image.
+      - finite.c: finite networks (Monte Carlo NNGP / NTK by backpropagation,
+        gradient-descent training): fl_build(), fl_forward(), fl_backward().
+   4. Threads: OpenMP over blocks of pairs; the main thread alone reports
+      progress and checks interrupts between blocks (progress.c); no R API
+      call inside a parallel region.
+
+   The op registry (ops.c)
+   -----------------------
+   One descriptor per op: code, name, kind flags (affine, elementwise,
+   spatial, readout), the engines that run it, and whether its parameters are
+   variances. nt_plan_read() copies the kind into each nt_op, so engines test
+   `nt_is_activation(op)` instead of ranges of codes.
+
+   What it does not hold yet (the engine issue): the per-engine hooks (self
+   variance update, vectorised pair update, geometry transfer, finite forward
+   and backward). Today the meaning of an op is still written in each engine:
+   adding a closed-form activation touches ops.c (its registry entry),
+   activations.c (its dual), finite.c (act_f, act_df) and R/layers.R (its
+   constructor). */
 #ifndef NTK_H
 #define NTK_H
 
