@@ -693,12 +693,10 @@ SEXP ntk_conv_kernel(SEXP x, SEXP z, SEXP ops_int, SEXP ops_dbl, SEXP geom, SEXP
   if (bad > 0)
     Rf_error("%.0f kernel entries overflowed the double range; rescale 'x' or lower the variances",
              (double) bad);
-  if (sym)
-    for (int j = 0; j < n; j++)
-      for (int i = 0; i < j; i++) {
-        if (out_k) out_k[j + (size_t) n * i] = out_k[i + (size_t) n * j];
-        if (out_t) out_t[j + (size_t) n * i] = out_t[i + (size_t) n * j];
-      }
+  if (sym) {
+    if (out_k) nt_mirror_upper(out_k, n, nth);
+    if (out_t) nt_mirror_upper(out_t, n, nth);
+  }
   SEXP res = PROTECT(Rf_allocVector(VECSXP, 2));
   SET_VECTOR_ELT(res, 0, k_ntk);
   SET_VECTOR_ELT(res, 1, k_nngp);

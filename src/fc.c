@@ -42,21 +42,6 @@ static void row_norms(const double *x, int n, int d, double *out)
   for (int i = 0; i < n; i++) out[i] /= d;
 }
 
-/* Copy the upper triangle into the lower one, in tiles for the cache. */
-static void mirror_upper(double *a, int n, int nth)
-{
-  const int tile = 64;
-#ifdef _OPENMP
-#pragma omp parallel for num_threads(nth) schedule(dynamic, 1)
-#endif
-  for (int jb = 0; jb < n; jb += tile)
-    for (int ib = 0; ib <= jb; ib += tile)
-      for (int j = jb; j < jb + tile && j < n; j++)
-        for (int i = ib; i < ib + tile && i < j; i++)
-          a[j + (size_t) n * i] = a[i + (size_t) n * j];
-  (void) nth;
-}
-
 /* Copies the upper-triangle entries of columns [j0, j1) to the lower
    triangle: rows [j0, j1) of the columns before.  Chunks write disjoint rows,
    and none of the rows another chunk reads or uses as Gram scratch. */
@@ -440,8 +425,8 @@ SEXP ntk_fc_family(SEXP x, SEXP z, SEXP ops_int, SEXP ops_dbl, SEXP tables, SEXP
     Rf_error("%.0f kernel entries overflowed the double range; rescale 'x' or lower the variances",
              (double) bad);
   if (fj.job.sym) {
-    for (int i = 0; i < nk; i++) mirror_upper(fj.ntk[i], n, nth);
-    for (int i = 0; i <= L; i++) mirror_upper(fj.nngp[i], n, nth);
+    for (int i = 0; i < nk; i++) nt_mirror_upper(fj.ntk[i], n, nth);
+    for (int i = 0; i <= L; i++) nt_mirror_upper(fj.nngp[i], n, nth);
   }
   SEXP res = PROTECT(Rf_allocVector(VECSXP, 2));
   SET_VECTOR_ELT(res, 0, ntk);

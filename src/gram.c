@@ -3,7 +3,8 @@
    registers, with AVX-512 or AVX2 + FMA clones where the CPU has them)
    that is 2 to 6 times as fast as the reference BLAS R often runs on, and
    usually slower than an optimised one.  Which is used is set from R
-   (option ntk.gram; see R/gram.R). */
+   (option ntk.gram; see R/gram.R). Also the mirroring of symmetric
+   results, shared by the engines. */
 #include "ntk.h"
 
 static int use_native = 1;
@@ -72,4 +73,20 @@ void nt_gram(const double *x, int ldx, const double *z, int ldz, int rows, int c
   double beta = 0.0;
   F77_CALL(dgemm)("N", "T", &rows, &cols, &d, &alpha, x, &ldx, z, &ldz, &beta, out, &ldo
                   FCONE FCONE);
+}
+
+/* Copy the upper triangle of the n x n matrix a into its lower one, in
+   tiles for the cache (the symmetric kernels of every engine). */
+void nt_mirror_upper(double *a, int n, int nth)
+{
+  const int tile = 64;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nth) schedule(dynamic, 1)
+#endif
+  for (int jb = 0; jb < n; jb += tile)
+    for (int ib = 0; ib <= jb; ib += tile)
+      for (int j = jb; j < jb + tile && j < n; j++)
+        for (int i = ib; i < ib + tile && i < j; i++)
+          a[j + (size_t) n * i] = a[i + (size_t) n * j];
+  (void) nth;
 }

@@ -197,6 +197,9 @@ static inline double nt_act_self(const nt_op *op, const double *sx, const double
 /* src/hugepages.c: ask for transparent huge pages for a large buffer */
 void nt_advise_huge(void *p, size_t bytes);
 
+/* src/gram.c: the upper triangle of a symmetric n x n matrix copied into
+   its lower one, on nth threads */
+void nt_mirror_upper(double *a, int n, int nth);
 /* src/gram.c: alpha * x z' on a block of rows and columns */
 void nt_gram(const double *x, int ldx, const double *z, int ldz, int rows, int cols, int d,
              double alpha, double *out, int ldo);
