@@ -8,8 +8,8 @@ check_pair <- function(x, arg) {
 
 #' Convolution layer
 #'
-#' A 2-d convolution over images in the NTK parametrization (KERNELS.md
-#' section 1): `K <- w_var * A(K) + b_var`, where `A` averages the kernel
+#' A 2-d convolution over images in the NTK parametrization (see [ntk]):
+#' `K <- w_var * A(K) + b_var`, where `A` averages the kernel
 #' over the filter's offsets, shifting both positions by the same offset, with
 #' the divisor `filter^2` kept at the borders. `"same"` and strides follow
 #' TensorFlow/XLA (as neural-tangents does): the output has `ceil(H / stride)`

@@ -30,7 +30,7 @@ new_activation <- function(name, ...) new_layer("activation", name, ...)
 
 #' Elementwise activation layers
 #'
-#' Activations with closed-form dual kernels (KERNELS.md section 2): `nt_relu`,
+#' Activations with closed-form dual kernels (see [ntk]): `nt_relu`,
 #' `nt_leaky_relu` (`a * min(u, 0) + max(u, 0)` with `a = slope`), `nt_abs`,
 #' `nt_erf`, `nt_gelu` (`u * pnorm(u)`, the exact GELU) and `nt_identity`. For
 #' any other function use [nt_activation()].

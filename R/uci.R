@@ -1,5 +1,5 @@
 # Arora et al. (2020)'s UCI protocol on the Fernandez-Delgado et al. (2014)
-# data layout (KERNELS.md section 6), and the summary statistics.
+# data layout (see ?nt_uci_benchmark), and the summary statistics.
 
 #' NTK-SVM on the UCI collection of Fernandez-Delgado et al.
 #'

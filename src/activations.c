@@ -1,6 +1,6 @@
 /* Dual activations: the Gaussian expectations that an elementwise layer
    applies to the NNGP (E[phi phi]) and to the NTK factor (E[phi' phi']).
-   Closed forms where they exist (KERNELS.md section 2), otherwise a polar
+   Closed forms where they exist (documented in ?ntk and ?activations), otherwise a polar
    quadrature over a tabulated phi. */
 #include "ntk.h"
 

@@ -140,7 +140,7 @@ static inline double nt_pair_rho(double r1, double r2, double c)
   return nt_snap_rho(c / p);
 }
 
-/* ABReLU, phi(u) = a min(u, 0) + b max(u, 0) (KERNELS.md section 2); inline
+/* ABReLU, phi(u) = a min(u, 0) + b max(u, 0) (see ?activations); inline
    because the fully connected and convolutional loops call it per entry.
    ir1, ir2 are 1 / sqrt(s) (0 for a zero variance): no division per pair. */
 static inline void nt_abrelu_dual(double a, double b, double r1, double r2, double ir1,

@@ -1,7 +1,7 @@
 # Convolutional kernels, 32 x 32 x 3 images, depth-21 ReLU CNN (3 x 3 filters),
 # one thread: time per image pair of the Flatten and the GlobalAvgPool
 # kernels (both NTK and NNGP from one pass), beside neural-tangents'
-# published CPU figures (KERNELS.md section 5: 0.120 ms and 112.9 ms per
+# published CPU figures (neural-tangents' paper: 0.120 ms and 112.9 ms per
 # entry on a 56-core CPU, i.e. about 6.7 core-ms and 6.3 core-s), and as a
 # ratio to a baseline measured in the same run: one pass of the arithmetic
 # floor of the GAP kernel (21 layers of a 9-point stencil over P^2 = 2^20

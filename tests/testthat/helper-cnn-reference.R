@@ -1,4 +1,4 @@
-# A plain transcription of KERNELS.md section 1 for images, for the tests:
+# A plain transcription of the layer semantics (?ntk, ?nt_conv) for images, for the tests:
 # the kernel state is the full P x P matrix of position pairs; a convolution
 # is the sum over filter offsets of S_e K S_e^T (S_e selects the input
 # position each output position reads), pooling is A K A^T. It shares no code

@@ -1,6 +1,6 @@
 # Arora et al. (2020), UCI code: a plain transcription of their published
 # recursion (NTK.py, kernel_value_batch), against the network of
-# KERNELS.md section 3.
+# ?nt_fc_arora.
 arora_kernel <- function(X, d_max) {
   n <- nrow(X)
   K <- array(0, c(d_max, d_max, n, n))
@@ -28,7 +28,7 @@ test_that("nt_fc_arora reproduces Arora et al.'s K[dep][fix]", {
     ours <- nt_kernel(nt_fc_arora(dep, fix, d = ncol(x)), x)
     expect_equal(unclass(ours)[, ], ref[dep + 1, fix + 1, , ], tolerance = 1e-12,
                  label = sprintf("K[%d][%d]", dep, fix))
-    # and the c_sigma = 2 network, rescaled as KERNELS.md states
+    # and the c_sigma = 2 network, rescaled as ?nt_fc_arora states
     scaled <- ncol(x) * 2^-dep * nt_kernel(nt_fc(dep, fixed = fix), x)
     expect_equal(unclass(scaled)[, ], ref[dep + 1, fix + 1, , ], tolerance = 1e-12)
   }

@@ -1,4 +1,4 @@
-# Values derivable by hand from KERNELS.md sections 1 and 2.
+# Values derivable by hand from the layer semantics (?ntk) and the arc-cosine kernels.
 
 test_that("one ReLU layer on orthogonal, parallel and opposite unit inputs", {
   x <- rbind(c(1, 0), c(0, 1), c(-1, 0), c(2, 0))

@@ -1,5 +1,5 @@
 # nt_activation() computes the dual kernels by numerical quadrature; the
-# closed forms of KERNELS.md section 2 are an independent check of it, and it
+# closed forms of ?activations are an independent check of it, and it
 # of them.
 quadrature_error <- function(numeric_layer, closed_layer, depth = 3, b_var = 0.1,
                              fixed = 0) {
