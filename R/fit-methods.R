@@ -79,8 +79,7 @@ test_kernels <- function(object, x_new, what) {
 match_rows <- function(a, b) {
   a <- matrix(a, dim(a)[1]); b <- matrix(b, dim(b)[1])
   if (ncol(a) != ncol(b)) return(rep(NA_integer_, nrow(a)))
-  proj <- stats::runif(ncol(a), 0.5, 1.5)
-  candidate <- match(drop(a %*% proj), drop(b %*% proj))
+  candidate <- match(row_keys(a), row_keys(b))        # no draw from the user's RNG
   for (i in which(!is.na(candidate)))
     if (!identical(a[i, ], b[candidate[i], ])) candidate[i] <- NA_integer_
   candidate

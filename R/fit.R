@@ -240,19 +240,25 @@ response_offset <- function(response, weights, intercept) {
 # the weighted left-out squared error.
 loo_ridge <- function(dec, targets_w, total_weight) {
   ridges <- mean(dec$values) * 10^seq(-6, 1, by = 0.25) * dec$scale
-  score <- vapply(ridges, function(r) sum(loo_residuals(dec, targets_w, r)^2), numeric(1))
+  parts <- loo_parts(dec, targets_w)
+  score <- vapply(ridges, function(r) sum(loo_residuals(parts, r)^2), numeric(1))
   best <- which.min(score)
   list(ridge = ridges[best], ridges = ridges, score = score / total_weight)
 }
 
+# What every ridge's left-out residuals share: computed once per fit.
+loo_parts <- function(dec, targets_w) {
+  list(values = dec$values, scale = dec$scale, vectors = dec$vectors,
+       squares = dec$vectors^2, vty = crossprod(dec$vectors, targets_w), targets_w = targets_w)
+}
+
 # Left-out residuals (on the sqrt(w) scale) of kernel ridge regression with
 # ridge r, from the decomposition of the unregularised kernel.
-loo_residuals <- function(dec, targets_w, ridge) {
-  l <- dec$values
-  h <- ifelse(l > 0, l / (l + ridge / dec$scale), 0)
-  v <- dec$vectors
-  resid <- targets_w - v %*% (h * crossprod(v, targets_w))
-  leverage <- pmin(drop(v^2 %*% h), 1 - 1e-12)
+loo_residuals <- function(parts, ridge) {
+  l <- parts$values
+  h <- ifelse(l > 0, l / (l + ridge / parts$scale), 0)
+  resid <- parts$targets_w - parts$vectors %*% (h * parts$vty)
+  leverage <- pmin(drop(parts$squares %*% h), 1 - 1e-12)
   resid / (1 - leverage)
 }
 
@@ -262,7 +268,8 @@ loo_residuals <- function(dec, targets_w, ridge) {
 # the scores.
 probability_temperature <- function(fit) {
   w <- fit$weights
-  resid <- loo_residuals(fit$decomposition, fit$targets_w, fit$diag_reg) / ifelse(w > 0, sqrt(w), Inf)
+  resid <- loo_residuals(loo_parts(fit$decomposition, fit$targets_w), fit$diag_reg) /
+    ifelse(w > 0, sqrt(w), Inf)
   scores <- fit$response$targets - resid
   y <- cbind(seq_along(w), as.integer(fit$response$y))
   loss <- function(log_a) {

@@ -104,18 +104,16 @@ is_ksvm_frame <- function(frame, kernel) {
     identical(get0("kernel", envir = frame, inherits = FALSE), kernel)
 }
 
-switch_off_ksvm_shrinking <- function(frame, kernel) {
-  if (is_ksvm_frame(frame, kernel)) assign("shrinking", FALSE, envir = frame)
+adjust_ksvm_frame <- function(frame, kernel) {
+  if (!is_ksvm_frame(frame, kernel)) return(invisible())
+  assign("shrinking", FALSE, envir = frame)
+  seed_pool(kernel, get0("x", envir = frame, inherits = FALSE))
   invisible()
 }
 
 for (cls in c("ntkkernel", "nngpkernel")) {
   setMethod("kernelMatrix", cls, function(kernel, x, y = NULL) {
-    frame <- parent.frame()
-    if (is_ksvm_frame(frame, kernel)) {
-      assign("shrinking", FALSE, envir = frame)
-      seed_pool(kernel, get("x", envir = frame))
-    }
+    adjust_ksvm_frame(parent.frame(), kernel)
     if (is.null(y)) pooled_kernel(kernel, x) else kernel_of(kernel, x, y)
   })
   setMethod("kernelMult", cls, function(kernel, x, y = NULL, z, blocksize = 128) {

@@ -162,10 +162,10 @@ test_that("cross-validation and probability refits keep shrinking off", {
   # their matrix (kernlab's internal refits too), and only there
   kern <- ntkdot(nt_fc(0))
   frame <- list2env(list(shrinking = TRUE, ktype = 4, kernel = kern))
-  switch_off_ksvm_shrinking(frame, kern)
+  adjust_ksvm_frame(frame, kern)
   expect_false(frame$shrinking)
   other <- list2env(list(shrinking = TRUE, ktype = 4, kernel = ntkdot(nt_fc(1))))
-  switch_off_ksvm_shrinking(other, kern)
+  adjust_ksvm_frame(other, kern)
   expect_true(other$shrinking)
   set.seed(1)
   by_kernel <- kernlab::ksvm(x, y, kernel = ntkdot(nt_fc(0)), C = 600, scaled = FALSE, cross = 3)
