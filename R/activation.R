@@ -49,7 +49,7 @@ nt_activation <- function(fun, deriv = NULL, nodes = NULL, cells = 2^16, tol = 1
   cells <- check_count(cells, "cells", 16L, 2^24)
   if (cells %% 2L) stop("`cells` must be even, so that 0 is a grid node", call. = FALSE)
   if (nchar(label) > 40L) label <- paste0(substr(label, 1L, 37L), "...")
-  new_activation("Activation", code = "table", fun = fun, deriv = deriv,
+  new_activation("Activation", "table", fun = fun, deriv = deriv,
                  nodes = nodes, cells = cells, tol = tol, label = label)
 }
 
@@ -186,7 +186,8 @@ table_interpolate <- function(table, u) {
 # parallel pair (E[phi(u)^2]) and an orthogonal one (E[phi(u)]^2), against
 # adaptive integration of the same tabulated functions.
 quadrature_error <- function(table, var_range) {
-  ints <- matrix(c(op_code("table"), 1L, 1L), 3L)
+  ints <- assemble_plan(list(list(ints = c(code = op_code("table"), table = 1L), dbls = c(0, 0),
+                                 geom = integer(0))))$ints
   err <- 0
   # Gauss rules struggle with wide Gaussians, not narrow ones: check the
   # largest variance, and the smallest unless it is negligible beside it.

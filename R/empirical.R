@@ -176,16 +176,14 @@ finite_setup <- function(net, x, z, like = NULL) {
       stop("`x_test` must have the columns of `x`", call. = FALSE)
     shape <- c(1L, 1L, ncol(x))
     plan <- compile_plan(net)
-    plan$geom <- matrix(0L, length(geometry_rows()), length(net), dimnames = list(geometry_rows(), NULL))
-    plan$geom[c("hin", "win", "hout", "wout", "qh", "qw", "sh", "sw", "bsy", "bsx"), ] <- 1L
     data <- cbind(t(x), if (!is.null(z)) t(z))
   }
-  kinds <- vapply(net, function(layer) layer$kind, "")
-  if (!length(net) || kinds[length(net)] != "dense")
+  codes <- plan$ints["code", ]
+  if (!length(codes) || codes[length(codes)] != op_code("dense"))
     stop("`net` must end with nt_dense() for a finite network", call. = FALSE)
-  if (any(vapply(net, function(layer) identical(layer$code, "table"), NA)))
+  if (any(codes == op_code("table")))
     stop("finite networks need activations with closed forms, not nt_activation()", call. = FALSE)
-  if (any(vapply(net, function(layer) identical(layer$readout, "lap"), NA)))
+  if (any(codes == op_code("lap")))
     stop("nt_local_avg_pool() has no finite-network counterpart", call. = FALSE)
   list(plan = plan, shape = shape, data = data, n_x = dim(x)[1],
        n_z = if (is.null(z)) 0L else dim(z)[1])

@@ -26,7 +26,11 @@ nt_dense <- function(w_var = 1, b_var = 0, trainable = TRUE) {
             trainable = check_flag(trainable, "trainable"))
 }
 
-new_activation <- function(name, ...) new_layer("activation", name, ...)
+# code: the op's registry name (src/activations.c); params: its two
+# parameters as the C hooks read them (op->p1, op->p2).
+new_activation <- function(name, code, params = c(0, 0), ...) {
+  new_layer("activation", name, code = code, params = params, ...)
+}
 
 #' Elementwise activation layers
 #'
@@ -44,29 +48,30 @@ NULL
 
 #' @rdname activations
 #' @export
-nt_relu <- function() new_activation("ReLU", code = "abrelu", a = 0, b = 1)
+nt_relu <- function() new_activation("ReLU", "abrelu", c(0, 1), a = 0, b = 1)
 
 #' @rdname activations
 #' @export
 nt_leaky_relu <- function(slope = 0.01) {
-  new_activation("LeakyReLU", code = "abrelu", a = check_number(slope, "slope"), b = 1)
+  slope <- check_number(slope, "slope")
+  new_activation("LeakyReLU", "abrelu", c(slope, 1), a = slope, b = 1)
 }
 
 #' @rdname activations
 #' @export
-nt_abs <- function() new_activation("Abs", code = "abrelu", a = -1, b = 1)
+nt_abs <- function() new_activation("Abs", "abrelu", c(-1, 1), a = -1, b = 1)
 
 #' @rdname activations
 #' @export
-nt_erf <- function() new_activation("Erf", code = "erf")
+nt_erf <- function() new_activation("Erf", "erf")
 
 #' @rdname activations
 #' @export
-nt_gelu <- function() new_activation("GELU", code = "gelu")
+nt_gelu <- function() new_activation("GELU", "gelu")
 
 #' @rdname activations
 #' @export
-nt_identity <- function() new_activation("Identity", code = "identity")
+nt_identity <- function() new_activation("Identity", "identity")
 
 activation_by_name <- function(name) {
   makers <- list(relu = nt_relu, leaky_relu = nt_leaky_relu, abs = nt_abs,
@@ -85,7 +90,9 @@ activation_by_name <- function(name) {
 #' Networks: layers in sequence
 #'
 #' `nt_serial()` chains layers and networks into one network, a list of
-#' layers of class `nt_network`. Nested networks are flattened.
+#' layers of class `nt_network`. Nested networks are flattened; branching
+#' networks are built with [nt_fan_out()], [nt_parallel()], the fan-ins and
+#' [nt_residual()].
 #'
 #' @param ... Layers, networks, or lists of them, in order.
 #' @return A network of class `nt_network`.

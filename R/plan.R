@@ -1,60 +1,238 @@
-# A network compiled for the C core: one column per layer of an integer
-# matrix (code, trainable, table index) and a double matrix (parameters).
-# The codes and the geometry rows come from the C op registry (src/ops.c)
-# when the package loads, so that R never holds a copy of them.
+# A network compiled for the C core: one column per op of an integer matrix
+# (rows named by the C registry: code, trainable, table, slot, first, count),
+# a double matrix (two parameters) and a geometry matrix (positions in and
+# out, filter, stride, padding, ...). The codes and row names come from the
+# C op registry (src/ops.c, src/activations.c) when the package loads, so
+# that R never holds a copy of them.
+#
+# One compiler walks the network (compile_network()); each layer class
+# compiles itself (compile_layer() methods: code, parameters, output shape,
+# geometry). Ops act on kernel states held in slots: a plain network uses
+# slot 0 alone; nt_fan_out() copies a state into free slots, nt_parallel()
+# runs one branch per slot, a fan-in merges them back.
 
 .op_layout <- new.env(parent = emptyenv())
 
 load_op_layout <- function() {
   layout <- .Call(C_ntk_op_layout)
-  .op_layout$codes <- layout$codes
-  .op_layout$kinds <- layout$kinds
-  .op_layout$geometry <- layout$geometry
+  for (name in names(layout)) assign(name, layout[[name]], envir = .op_layout)
   invisible(layout)
 }
 
-# The integer code of each op named (registry names: "dense", "abrelu",
-# "erf", "gelu", "identity", "table", "conv", "pool", "flatten", "gap", "lap").
+op_layout <- function(what) {
+  if (is.null(.op_layout[[what]])) load_op_layout()
+  .op_layout[[what]]
+}
+
+# The integer code of each op named (registry names, e.g. "dense", "abrelu",
+# "conv", "gap", "fanout", "sum").
 op_code <- function(name) {
-  codes <- .op_layout$codes
-  if (is.null(codes)) codes <- load_op_layout()$codes
+  codes <- op_layout("codes")
   if (!all(name %in% names(codes))) stop("internal: unknown op ", setdiff(name, names(codes))[1])
   unname(codes[name])
 }
 
-geometry_rows <- function() {
-  if (is.null(.op_layout$geometry)) load_op_layout()
-  .op_layout$geometry
+# Whether each op code is elementwise (an activation), by the registry's kinds.
+op_is_activation <- function(code) {
+  kinds <- op_layout("kinds")
+  bitwAnd(unname(kinds[match(code, op_layout("codes"))]), 2L) > 0L
 }
 
-compile_plan <- function(net, spatial = FALSE) {
-  n <- length(net)
-  ints <- matrix(0L, 3L, n)
-  dbls <- matrix(0, 2L, n)
-  custom <- list()
-  for (l in seq_len(n)) {
-    layer <- net[[l]]
-    if (layer$kind == "dense") {
-      ints[, l] <- c(op_code("dense"), as.integer(layer$trainable), 0L)
-      dbls[, l] <- c(layer$w_var, layer$b_var)
-    } else if (layer$kind == "activation") {
-      table_index <- 0L
-      if (layer$code == "table") {
-        custom[[length(custom) + 1L]] <- layer
-        table_index <- length(custom)
-      }
-      ints[, l] <- c(op_code(layer$code), 1L, table_index)
-      if (layer$code == "abrelu") dbls[, l] <- c(layer$a, layer$b)
-    } else if (spatial) {
-      code <- op_code(if (layer$kind == "readout") layer$readout else layer$kind)
-      ints[, l] <- c(code, as.integer(isTRUE(layer$trainable)), 0L)
-      if (layer$kind == "conv") dbls[, l] <- c(layer$w_var, layer$b_var)
-    } else {
-      stop(sprintf("`net` layer %d (%s) needs image inputs (an n x H x W x C array)",
-                   l, format(layer)), call. = FALSE)
-    }
+geometry_rows <- function() op_layout("geometry")
+
+# ---- the compiler ----------------------------------------------------------
+
+# shape: NULL for matrix inputs (dense layers and activations only), or
+# c(H, W, C) for images.
+compile_network <- function(net, shape = NULL) {
+  net <- as_network(net)
+  images <- !is.null(shape)
+  ctx <- new.env(parent = emptyenv())
+  ctx$images <- images
+  ctx$cols <- list()
+  ctx$custom <- list()
+  ctx$streams <- 0L
+  ctx$busy <- c(TRUE, logical(op_layout("max_slots") - 1L))
+  # per slot: positions h x w, whether before the readout, and "fresh":
+  # the state went through a dense or conv layer since it was copied (its
+  # own zero-mean weights make it independent of the other branches)
+  ctx$state <- list(list(h = if (images) shape[1] else 1L, w = if (images) shape[2] else 1L,
+                         spatial = images, fresh = FALSE))
+  compile_sequence(net, ctx, prefix = "")
+  if (length(ctx$streams) != 1L)
+    stop(sprintf("`net` ends with %d branches: merge them with a fan-in (nt_fan_in_sum(), ...)",
+                 length(ctx$streams)), call. = FALSE)
+  if (images && ctx$state[[1L]]$spatial)
+    stop("`net` must end image inputs with a readout: nt_flatten(), nt_global_avg_pool() or nt_local_avg_pool()",
+         call. = FALSE)
+  plan <- assemble_plan(ctx$cols)
+  plan$custom <- ctx$custom
+  plan$tables <- vector("list", length(ctx$custom))
+  if (images) plan <- add_band(plan)
+  plan
+}
+
+compile_plan <- function(net) compile_network(net)
+
+compile_spatial_plan <- function(net, shape) {
+  built_for <- attr(net, "input_shape")
+  if (!is.null(built_for) && !identical(as.integer(built_for), as.integer(shape)))
+    stop(sprintf(paste0("the images are %s, but `net` was built for input_shape = c(%s) ",
+                        "(its variances depend on the image shape)"),
+                 paste(shape, collapse = " x "), paste(built_for, collapse = ", ")), call. = FALSE)
+  compile_network(net, as.integer(shape))
+}
+
+compile_sequence <- function(net, ctx, prefix) {
+  for (l in seq_along(net)) compile_layer(net[[l]], ctx, paste0(prefix, l))
+}
+
+compile_layer <- function(layer, ctx, where) UseMethod("compile_layer")
+
+#' @export
+compile_layer.default <- function(layer, ctx, where) {
+  stop(sprintf("`net` layer %s is not a layer ntk can compile", where), call. = FALSE)
+}
+
+# The one stream a plain layer acts on, and its state.
+single_stream <- function(ctx, layer, where) {
+  if (length(ctx$streams) != 1L)
+    stop(sprintf("`net` layer %s (%s) meets %d branches: use nt_parallel() or a fan-in first",
+                 where, format(layer), length(ctx$streams)), call. = FALSE)
+  ctx$streams
+}
+
+layer_error <- function(where, layer, msg) {
+  stop(sprintf("`net` layer %s (%s) %s", where, format(layer), msg), call. = FALSE)
+}
+
+# Appends one op: `geom` names the geometry entries that differ from a
+# pointwise op on the slot's positions; `out` updates the slot's state.
+emit <- function(ctx, code, slot, params = c(0, 0), trainable = TRUE, table = 0L,
+                 first = 0L, count = 0L, geom = integer(0), out = list()) {
+  st <- ctx$state[[slot + 1L]]
+  g <- c(hin = st$h, win = st$w, qh = 1L, qw = 1L, sh = 1L, sw = 1L)
+  g[names(geom)] <- geom
+  new <- utils::modifyList(st, out)
+  g[c("hout", "wout")] <- c(new$h, new$w)
+  ctx$cols[[length(ctx$cols) + 1L]] <- list(
+    ints = c(code = code, trainable = as.integer(trainable), table = as.integer(table),
+             slot = slot, first = as.integer(first), count = as.integer(count)),
+    dbls = as.numeric(params), geom = g)
+  ctx$state[[slot + 1L]] <- new
+  invisible(NULL)
+}
+
+#' @export
+compile_layer.nt_dense <- function(layer, ctx, where) {
+  slot <- single_stream(ctx, layer, where)
+  emit(ctx, op_code("dense"), slot, c(layer$w_var, layer$b_var), layer$trainable,
+       out = list(fresh = TRUE))
+}
+
+#' @export
+compile_layer.nt_activation <- function(layer, ctx, where) {
+  slot <- single_stream(ctx, layer, where)
+  table <- 0L
+  if (layer$code == "table") {
+    ctx$custom[[length(ctx$custom) + 1L]] <- layer
+    table <- length(ctx$custom)
   }
-  list(ints = ints, dbls = dbls, custom = custom, tables = vector("list", length(custom)))
+  emit(ctx, op_code(layer$code), slot, layer$params %||% c(0, 0), table = table,
+       out = list(fresh = FALSE))
+}
+
+spatial_stream <- function(ctx, layer, where) {
+  slot <- single_stream(ctx, layer, where)
+  if (!ctx$images) layer_error(where, layer, "needs image inputs (an n x H x W x C array)")
+  if (!ctx$state[[slot + 1L]]$spatial) layer_error(where, layer, "comes after the readout")
+  slot
+}
+
+# Output positions of a window sliding over the slot's image.
+window_out <- function(ctx, slot, layer, where, size, stride, padding) {
+  st <- ctx$state[[slot + 1L]]
+  ay <- conv_axis(st$h, size[1], stride[1], padding)
+  ax <- conv_axis(st$w, size[2], stride[2], padding)
+  if (ay[["out"]] < 1L || ax[["out"]] < 1L)
+    layer_error(where, layer, sprintf("does not fit a %d x %d image", st$h, st$w))
+  list(ay = ay, ax = ax)
+}
+
+#' @export
+compile_layer.nt_conv <- function(layer, ctx, where) {
+  slot <- spatial_stream(ctx, layer, where)
+  a <- window_out(ctx, slot, layer, where, layer$filter, layer$stride, layer$padding)
+  emit(ctx, op_code("conv"), slot, c(layer$w_var, layer$b_var), layer$trainable,
+       geom = c(qh = layer$filter[1], qw = layer$filter[2], sh = layer$stride[1],
+                sw = layer$stride[2], pt = a$ay[["pad"]], pl = a$ax[["pad"]],
+                circ = as.integer(layer$padding == "circular")),
+       out = list(h = a$ay[["out"]], w = a$ax[["out"]], fresh = TRUE))
+}
+
+#' @export
+compile_layer.nt_pool <- function(layer, ctx, where) {
+  slot <- spatial_stream(ctx, layer, where)
+  a <- window_out(ctx, slot, layer, where, layer$window, layer$stride, "valid")
+  emit(ctx, op_code("pool"), slot,
+       geom = c(qh = layer$window[1], qw = layer$window[2], sh = layer$stride[1],
+                sw = layer$stride[2]),
+       out = list(h = a$ay[["out"]], w = a$ax[["out"]]))
+}
+
+#' @export
+compile_layer.nt_readout <- function(layer, ctx, where) {
+  slot <- spatial_stream(ctx, layer, where)
+  emit(ctx, op_code(layer$readout), slot,
+       geom = c(lapc = if (layer$readout == "lap") layer$c else 0L),
+       out = list(h = 1L, w = 1L, spatial = FALSE))
+}
+
+# The compiled columns as the matrices C reads.
+assemble_plan <- function(cols) {
+  n <- length(cols)
+  ints <- matrix(0L, length(op_layout("plan")), n, dimnames = list(op_layout("plan"), NULL))
+  dbls <- matrix(0, 2L, n)
+  geom <- matrix(0L, length(geometry_rows()), n, dimnames = list(geometry_rows(), NULL))
+  for (l in seq_len(n)) {
+    ints[names(cols[[l]]$ints), l] <- as.integer(cols[[l]]$ints)
+    dbls[, l] <- cols[[l]]$dbls
+    geom[names(cols[[l]]$geom), l] <- as.integer(cols[[l]]$geom)
+  }
+  geom[c("bsy", "bsx"), ] <- 1L
+  list(ints = ints, dbls = dbls, geom = geom)
+}
+
+# Output size and leading padding along one axis (TensorFlow/XLA layout).
+conv_axis <- function(n, q, s, padding) {
+  if (padding == "valid") {
+    out <- (n - q) %/% s + 1L
+    return(c(out = out, pad = 0L))
+  }
+  out <- -((-n) %/% s)                      # ceil(n / s)
+  total <- max((out - 1L) * s + q - n, 0L)
+  c(out = out, pad = total %/% 2L)
+}
+
+# How the convolutional engine runs an image plan: all position pairs
+# (`full`) once pooling, global pooling, circular padding or branches mix
+# positions; otherwise the band of position offsets the readout reaches,
+# scaled by the strides of the convolutions after each op.
+add_band <- function(plan) {
+  codes <- plan$ints["code", ]
+  geom <- plan$geom
+  plan$full <- any(codes %in% op_code(c("pool", "gap", "fanout"))) || any(geom["circ", ] == 1L)
+  c_lap <- if (any(codes == op_code("lap"))) max(geom["lapc", codes == op_code("lap")]) else 0L
+  offsets <- expand.grid(dy = -c_lap:c_lap, dx = -c_lap:c_lap)
+  plan$band <- if (plan$full) matrix(0L, 2L, 1L) else t(as.matrix(offsets)) + 0L
+  storage.mode(plan$band) <- "integer"
+  scale <- c(1L, 1L)
+  for (l in rev(seq_along(codes))) {
+    geom[c("bsy", "bsx"), l] <- scale
+    if (codes[l] == op_code("conv")) scale <- scale * geom[c("sh", "sw"), l]
+  }
+  plan$geom <- geom
+  plan
 }
 
 # Tabulate each R-function activation on the range its inputs reach. The
@@ -69,8 +247,8 @@ fit_tables <- function(plan, self_pass) {
     failed <- self$status[self$status > 0L]
     if (!length(failed)) return(plan)
     op <- min(failed)
-    act <- sum(plan$ints[1L, seq_len(op)] %in% op_code(c("abrelu", "erf", "gelu", "identity", "table")))
-    which_table <- plan$ints[3L, op]
+    act <- sum(op_is_activation(plan$ints["code", seq_len(op)]))
+    which_table <- plan$ints["table", op]
     reached <- self$var[act, ]
     plan$tables[[which_table]] <- activation_table(plan$custom[[which_table]],
                                                    range(reached[!is.na(reached)]))

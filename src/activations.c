@@ -1,16 +1,30 @@
-/* Dual activations: the Gaussian expectations that an elementwise layer
-   applies to the NNGP (E[phi phi]) and to the NTK factor (E[phi' phi']).
-   Closed forms where they exist (documented in ?ntk and ?activations), otherwise a polar
-   quadrature over a tabulated phi. */
+/* The elementwise ops: their registry entries (at the end of this file)
+   and their hooks.  dual: the Gaussian expectations that an elementwise
+   layer applies to the NNGP (E[phi phi]) and to the NTK factor
+   (E[phi' phi']), closed forms where they exist (documented in ?ntk and
+   ?activations), otherwise a polar quadrature over a tabulated phi.
+   value: phi and phi' for finite networks.
+
+   Adding an activation with a closed form: its two hooks and its registry
+   entry here (a new code), its constructor in R/layers.R (with its `code`
+   name and parameters), and its tests; no engine changes. */
 #include "ntk.h"
 
 #define NT_PI 3.14159265358979323846
 #define NT_2PI 6.28318530717958647692
 
-static void abrelu(double a, double b, double r1, double r2, double c,
-                   double *k, double *kdot)
+static void abrelu_dual(const nt_op *op, double s1, double s2, double r1, double r2, double c,
+                        double *k, double *kdot)
 {
-  nt_abrelu_dual(a, b, r1, r2, r1 > 0 ? 1.0 / r1 : 0.0, r2 > 0 ? 1.0 / r2 : 0.0, c, k, kdot);
+  (void) s1; (void) s2;
+  nt_abrelu_dual(op->p1, op->p2, r1, r2, r1 > 0 ? 1.0 / r1 : 0.0, r2 > 0 ? 1.0 / r2 : 0.0, c,
+                 k, kdot);
+}
+
+static double abrelu_value(const nt_op *op, double u, double *deriv)
+{
+  *deriv = u > 0 ? op->p2 : op->p1;
+  return u > 0 ? op->p2 * u : op->p1 * u;
 }
 
 /* (s1 s2 - c^2) / m^2 from p = sqrt(s1 s2), with c within 4 ulps of +-p
@@ -25,9 +39,10 @@ static inline double pair_gap(double p, double c, double m)
 
 /* erf: written with m = max(1, sqrt(s1 s2)) factored out, so that huge
    variances neither overflow nor lose the near-parallel digits. */
-static void erf_dual(double s1, double s2, double r1, double r2, double c,
+static void erf_dual(const nt_op *op, double s1, double s2, double r1, double r2, double c,
                      double *k, double *kdot)
 {
+  (void) op;
   double p = r1 * r2;
   double m = p > 1.0 ? p : 1.0;
   double gap = pair_gap(p, c, m);                   /* (s1 s2 - c^2) / m^2 */
@@ -48,9 +63,10 @@ static void erf_dual(double s1, double s2, double r1, double r2, double c,
    Q = w (S1 + S2) + (s1 + s2 + 1)(s1 + s2 + 3) + s1 s2,
    sums of non-negative terms.  Everything is scaled by m = max(1, sqrt(s1 s2))
    (tilde quantities, e = 1/m) so that huge variances do not overflow. */
-static void gelu_dual(double s1, double s2, double r1, double r2, double c,
+static void gelu_dual(const nt_op *op, double s1, double s2, double r1, double r2, double c,
                       double *k, double *kdot)
 {
+  (void) op;
   double p = r1 * r2;
   double m = p > 1.0 ? p : 1.0, e = 1.0 / m;
   double t1 = s1 / m, t2 = s2 / m, tc = c / m, tp = p / m;
@@ -96,9 +112,11 @@ double nt_table_reach(const nt_table *t, double s)
    integrated by Gauss-Legendre; the radial integral uses the Gauss rule for
    the weight r exp(-r^2/2).  Smooth pieces converge exponentially; a
    piecewise-linear phi with its kink at 0 (ReLU) is integrated exactly. */
-static void table_dual(const nt_table *t, double r1, double r2, double c,
+static void table_dual(const nt_op *op, double s1, double s2, double r1, double r2, double c,
                        double *k, double *kdot)
 {
+  const nt_table *t = op->table;
+  (void) s1; (void) s2;
   double rho = nt_pair_rho(r1, r2, c);
   double theta = acos(rho);
   double cut[5];
@@ -135,14 +153,43 @@ static void table_dual(const nt_table *t, double r1, double r2, double c,
   *kdot = skd / NT_2PI;
 }
 
-void nt_act_pair(const nt_op *op, double s1, double s2, double r1, double r2,
-                 double c, double *k, double *kdot)
+static void identity_dual(const nt_op *op, double s1, double s2, double r1, double r2,
+                          double c, double *k, double *kdot)
 {
-  switch (op->code) {
-  case NT_OP_ABRELU: abrelu(op->p1, op->p2, r1, r2, c, k, kdot); break;
-  case NT_OP_ERF: erf_dual(s1, s2, r1, r2, c, k, kdot); break;
-  case NT_OP_GELU: gelu_dual(s1, s2, r1, r2, c, k, kdot); break;
-  case NT_OP_TABLE: table_dual(op->table, r1, r2, c, k, kdot); break;
-  default: *k = c; *kdot = 1.0; break;   /* identity */
-  }
+  (void) op; (void) s1; (void) s2; (void) r1; (void) r2;
+  *k = c;
+  *kdot = 1.0;
 }
+
+static double erf_value(const nt_op *op, double u, double *deriv)
+{
+  (void) op;
+  *deriv = M_2_SQRTPI * exp(-u * u);
+  return erf(u);
+}
+
+static double gelu_value(const nt_op *op, double u, double *deriv)
+{
+  (void) op;
+  double cdf = 0.5 * erfc(-u * M_SQRT1_2);
+  *deriv = cdf + u * exp(-0.5 * u * u) / sqrt(2 * M_PI);
+  return u * cdf;
+}
+
+static double identity_value(const nt_op *op, double u, double *deriv)
+{
+  (void) op;
+  *deriv = 1.0;
+  return u;
+}
+
+/* Registry entries: code, name, kind, engines (unused: elementwise ops run
+   where they have the hook), variances, dual, value. */
+const nt_op_info nt_elementwise_ops[] = {
+  {NT_OP_ABRELU, "abrelu", NT_KIND_ELEMENTWISE, 0, 0, abrelu_dual, abrelu_value},
+  {3, "erf", NT_KIND_ELEMENTWISE, 0, 0, erf_dual, erf_value},
+  {4, "gelu", NT_KIND_ELEMENTWISE, 0, 0, gelu_dual, gelu_value},
+  {5, "identity", NT_KIND_ELEMENTWISE, 0, 0, identity_dual, identity_value},
+  {NT_OP_TABLE, "table", NT_KIND_ELEMENTWISE, 0, 0, table_dual, NULL}
+};
+const int nt_n_elementwise_ops = (int) (sizeof(nt_elementwise_ops) / sizeof(nt_elementwise_ops[0]));

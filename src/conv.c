@@ -31,6 +31,7 @@ typedef struct {
 
 typedef struct {
   double *k, *t, *k2, *t2;  /* current and next state */
+  double *kreg[NT_MAX_SLOTS], *treg[NT_MAX_SLOTS];   /* each slot's state */
   int *map_y, *map_x;       /* conv / pool index maps */
   double *row;              /* two rows of partial sums (band convolution) */
 } sp_work;
@@ -295,7 +296,7 @@ static void readout(const sp_plan *sp, int l, sp_work *ws)
         sk += rk[i]; st += rt[i];
       } else if (code == NT_OP_GAP) {
         for (size_t i2 = 0; i2 < p; i2++) { sk += rk[i2]; st += rt[i2]; }
-      } else {
+      } else {   /* NT_OP_LAP */
         int y = (int) (i / w), x = (int) (i % w);
         for (int y2 = y - c; y2 <= y + c; y2++) {
           if (y2 < 0 || y2 >= h) continue;
@@ -396,16 +397,68 @@ static int sp_pair(const sp_plan *sp, const double *x, const double *z,
                    const double *selfx, const double *selfz, double *record,
                    sp_work *ws, double *k_out, double *t_out)
 {
+  /* per slot: positions h x w, and whether still spatial (before its readout) */
+  int hs[NT_MAX_SLOTS], wsz[NT_MAX_SLOTS], sps[NT_MAX_SLOTS];
+  hs[0] = sp->H; wsz[0] = sp->W; sps[0] = 1;
+  ws->k = ws->kreg[0]; ws->t = ws->treg[0];
   input_gram(sp, x, z, ws);
-  int h = sp->H, w = sp->W, spatial = 1, act = 0;
+  int act = 0;
   for (int l = 0; l < sp->plan.nops; l++) {
     const nt_op *op = sp->plan.ops + l;
+    int slot = op->slot, h = hs[slot], w = wsz[slot], spatial = sps[slot];
     size_t p = (size_t) h * w;
     int nb = !spatial ? 1 : sp->full ? (int) p : sp->nb;
     const int *part = spatial && !sp->full ? sp->part[l] : NULL;
-    if (op->code == NT_OP_DENSE) {
+    ws->k = ws->kreg[slot]; ws->t = ws->treg[slot];
+    if (op->kind & NT_KIND_BRANCH) {
+      nt_branch_step(op, ws->kreg, ws->treg, p * nb);
+      for (int j = op->first; j < op->first + op->count && op->code == NT_OP_FANOUT; j++) {
+        hs[j] = h; wsz[j] = w; sps[j] = spatial;
+      }
+      continue;
+    }
+    switch (op->code) {
+    case NT_OP_DENSE:
       affine(ws, p * nb, part, op->p1, op->p2, op->trainable);
-    } else if (nt_is_activation(op)) {
+      break;
+    case NT_OP_CONV: {
+      fill_map(ws->map_y, G(l, NT_G_HOUT), h, G(l, NT_G_QH), G(l, NT_G_SH), G(l, NT_G_PT), G(l, NT_G_CIRC));
+      fill_map(ws->map_x, G(l, NT_G_WOUT), w, G(l, NT_G_QW), G(l, NT_G_SW), G(l, NT_G_PL), G(l, NT_G_CIRC));
+      double scale = op->p1 / ((double) G(l, NT_G_QH) * G(l, NT_G_QW));
+      double keep = op->trainable ? 1.0 : 0.0;
+      /* Outside the self pass the next activation's variances are known, so
+         the fusion pass lets it run on each output row while the row is in
+         cache. */
+      int fuse = sp->full && !record && op->fuse;
+      const nt_op *next = fuse ? op + 1 : NULL;
+      const double *fx = NULL, *fz = NULL;
+      if (fuse) {
+        fx = selfx + NT_SELF * sp->act_off[act];
+        fz = selfz + NT_SELF * sp->act_off[act];
+      }
+      if (sp->full && G(l, NT_G_SH) == 1 && G(l, NT_G_SW) == 1 && !G(l, NT_G_CIRC)) {
+        conv_full_separable(sp, l, ws, scale, op->p2, keep, next, fx, fz);
+      } else {
+        if (sp->full) conv_full(sp, l, ws, scale, op->p2, keep, next, fx, fz);
+        else conv_band(sp, l, ws, scale, op->p2, keep);
+        swap_state(ws);
+      }
+      hs[slot] = G(l, NT_G_HOUT); wsz[slot] = G(l, NT_G_WOUT);
+      if (fuse) { act++; l++; }
+      break;
+    }
+    case NT_OP_AVGPOOL:
+      avg_pool_full(sp, l, ws);
+      swap_state(ws);
+      hs[slot] = G(l, NT_G_HOUT); wsz[slot] = G(l, NT_G_WOUT);
+      break;
+    case NT_OP_FLATTEN: case NT_OP_GAP: case NT_OP_LAP:
+      readout(sp, l, ws);
+      swap_state(ws);
+      hs[slot] = wsz[slot] = 1;
+      sps[slot] = 0;
+      break;
+    default: {   /* elementwise: validation admits nothing else */
       size_t off = NT_SELF * sp->act_off[act];
       const double *xs = selfx, *zs = selfz;
       if (record) {
@@ -426,42 +479,12 @@ static int sp_pair(const sp_plan *sp, const double *x, const double *z,
       zs += off;
       activate(op, ws, p, nb, sp->full && spatial, part, xs, zs);
       act++;
-    } else if (op->code == NT_OP_CONV) {
-      fill_map(ws->map_y, G(l, NT_G_HOUT), h, G(l, NT_G_QH), G(l, NT_G_SH), G(l, NT_G_PT), G(l, NT_G_CIRC));
-      fill_map(ws->map_x, G(l, NT_G_WOUT), w, G(l, NT_G_QW), G(l, NT_G_SW), G(l, NT_G_PL), G(l, NT_G_CIRC));
-      double scale = op->p1 / ((double) G(l, NT_G_QH) * G(l, NT_G_QW));
-      double keep = op->trainable ? 1.0 : 0.0;
-      /* Outside the self pass the next activation's variances are known, so
-         it runs on each output row while the row is in cache. */
-      const nt_op *next = l + 1 < sp->plan.nops ? op + 1 : NULL;
-      int fuse = sp->full && !record && next && nt_is_activation(next);
-      const double *fx = NULL, *fz = NULL;
-      if (fuse) {
-        fx = selfx + NT_SELF * sp->act_off[act];
-        fz = selfz + NT_SELF * sp->act_off[act];
-      }
-      if (sp->full && G(l, NT_G_SH) == 1 && G(l, NT_G_SW) == 1 && !G(l, NT_G_CIRC)) {
-        conv_full_separable(sp, l, ws, scale, op->p2, keep, fuse ? next : NULL, fx, fz);
-      } else {
-        if (sp->full) conv_full(sp, l, ws, scale, op->p2, keep, fuse ? next : NULL, fx, fz);
-        else conv_band(sp, l, ws, scale, op->p2, keep);
-        swap_state(ws);
-      }
-      if (fuse) { act++; l++; }
-      h = G(l, NT_G_HOUT); w = G(l, NT_G_WOUT);
-    } else if (op->code == NT_OP_AVGPOOL) {
-      avg_pool_full(sp, l, ws);
-      swap_state(ws);
-      h = G(l, NT_G_HOUT); w = G(l, NT_G_WOUT);
-    } else {
-      readout(sp, l, ws);
-      swap_state(ws);
-      h = w = 1;
-      spatial = 0;
     }
+    }
+    ws->kreg[slot] = ws->k; ws->treg[slot] = ws->t;   /* a swap moved the state */
   }
-  *k_out = ws->k[0];
-  *t_out = ws->t[0];
+  *k_out = ws->kreg[0][0];
+  *t_out = ws->treg[0][0];
   return 0;
 }
 
@@ -494,18 +517,22 @@ static void sp_read(SEXP x, SEXP ops_int, SEXP ops_dbl, SEXP geom, SEXP band, SE
   if (sp->k0 < 0) Rf_error("'band' must contain the offset (0, 0)");
   /* Walk the geometry: every layer must read the shape the previous one
      wrote, and every index the engine forms must stay inside the image. */
-  int h = sp->H, w = sp->W, spatial = 1, nact = 0;
-  double state = (double) h * w * (sp->full ? (double) h * w : sp->nb);
+  if (sp->plan.branches && !sp->full)
+    Rf_error("a plan with fan-out and fan-in needs all position pairs ('full')");
+  int hs[NT_MAX_SLOTS], wsz[NT_MAX_SLOTS], sps[NT_MAX_SLOTS], nact = 0;
+  hs[0] = sp->H; wsz[0] = sp->W; sps[0] = 1;
+  double state = (double) sp->H * sp->W * (sp->full ? (double) sp->H * sp->W : sp->nb);
   double self_len = 0;
   sp->act_off = (size_t *) R_alloc(sp->plan.nact + 1, sizeof(size_t));
   for (int l = 0; l < nops; l++) {
     const int *g = sp->geom + (size_t) NT_G_ROWS * l;
-    int code = sp->plan.ops[l].code;
+    const nt_op *op = sp->plan.ops + l;
+    int code = op->code, slot = op->slot;
+    int h = hs[slot], w = wsz[slot], spatial = sps[slot];
     if (g[NT_G_HIN] != h || g[NT_G_WIN] != w)
       Rf_error("layer %d expects %d x %d positions, but gets %d x %d",
                l + 1, g[NT_G_HIN], g[NT_G_WIN], h, w);
-    const nt_op_info *info = nt_op_lookup(code);
-    int is_spatial_op = info != NULL && (info->kind & (NT_KIND_SPATIAL | NT_KIND_READOUT)) != 0;
+    int is_spatial_op = (op->kind & (NT_KIND_SPATIAL | NT_KIND_READOUT)) != 0;
     if (is_spatial_op && !spatial) Rf_error("layer %d comes after the readout", l + 1);
     if (code == NT_OP_CONV || code == NT_OP_AVGPOOL) {
       int ho = g[NT_G_HOUT], wo = g[NT_G_WOUT];
@@ -526,7 +553,13 @@ static void sp_read(SEXP x, SEXP ops_int, SEXP ops_dbl, SEXP geom, SEXP band, SE
       if (g[NT_G_LAPC] < 0) Rf_error("layer %d has a negative window", l + 1);
       h = w = 1;
       spatial = 0;
-    } else if (nt_is_activation(sp->plan.ops + l)) {
+    } else if (op->kind & NT_KIND_BRANCH) {
+      for (int j = op->first; j < op->first + op->count; j++) {
+        if (code == NT_OP_FANOUT) { hs[j] = h; wsz[j] = w; sps[j] = spatial; }
+        else if (hs[j] != h || wsz[j] != w || sps[j] != spatial)
+          Rf_error("layer %d merges branches of different shapes", l + 1);
+      }
+    } else if (nt_is_activation(op)) {
       sp->act_off[nact++] = (size_t) self_len;
       self_len += (double) h * w;
     }
@@ -534,7 +567,9 @@ static void sp_read(SEXP x, SEXP ops_int, SEXP ops_dbl, SEXP geom, SEXP band, SE
       Rf_error("layer %d has an invalid band scale", l + 1);
     double st = (double) h * w * (!spatial ? 1 : sp->full ? (double) h * w : sp->nb);
     if (st > state) state = st;
+    hs[slot] = h; wsz[slot] = w; sps[slot] = spatial;
   }
+  int spatial = sps[0];
   if (spatial) Rf_error("an image network must end with a readout layer");
   sp->in_sy = nops > 0 ? sp->geom[NT_G_BSY] * (sp->plan.ops[0].code == NT_OP_CONV ? sp->geom[NT_G_SH] : 1) : 1;
   sp->in_sx = nops > 0 ? sp->geom[NT_G_BSX] * (sp->plan.ops[0].code == NT_OP_CONV ? sp->geom[NT_G_SW] : 1) : 1;
@@ -553,7 +588,7 @@ static void sp_read(SEXP x, SEXP ops_int, SEXP ops_dbl, SEXP geom, SEXP band, SE
         tab[i * sp->nb + k] = partner((int) i, ww, hh, sp->band[2 * k] * sy, sp->band[2 * k + 1] * sx);
     sp->part[st] = tab;
   }
-  nt_check_alloc(state, 4, 1, "the per-pair workspace");
+  nt_check_alloc(state, 2.0 * sp->plan.nslots + 2, 1, "the per-pair workspace");
   sp->state = (size_t) state;
   sp->self_len = (size_t) self_len;
 }
@@ -568,10 +603,15 @@ static sp_work *sp_workspaces(const sp_plan *sp, int nth)
     if (a > my) my = a;
     if (b > mx) mx = b;
   }
+  int ns = sp->plan.nslots;
   for (int t = 0; t < nth; t++) {
-    double *buf = (double *) R_alloc(4 * sp->state, sizeof(double));
-    ws[t].k = buf; ws[t].t = buf + sp->state;
-    ws[t].k2 = buf + 2 * sp->state; ws[t].t2 = buf + 3 * sp->state;
+    double *buf = (double *) R_alloc((2 * (size_t) ns + 2) * sp->state, sizeof(double));
+    for (int j = 0; j < ns; j++) {
+      ws[t].kreg[j] = buf + 2 * (size_t) j * sp->state;
+      ws[t].treg[j] = ws[t].kreg[j] + sp->state;
+    }
+    ws[t].k = ws[t].kreg[0]; ws[t].t = ws[t].treg[0];
+    ws[t].k2 = buf + 2 * (size_t) ns * sp->state; ws[t].t2 = ws[t].k2 + sp->state;
     ws[t].map_y = (int *) R_alloc(my, sizeof(int));
     ws[t].map_x = (int *) R_alloc(mx, sizeof(int));
     ws[t].row = (double *) R_alloc(2 * wmax, sizeof(double));

@@ -113,16 +113,23 @@ typedef struct {
   double *work;              /* per thread: two columns */
 } fc_job;
 
-/* All layers on rows [r0, r1) of one column of pairs (kb, tb hold the
-   column; sz the column input's self variances). */
-static void column_layers(const fc_job *job, const double *sz, int r0, int r1, double *kb,
-                          double *tb)
+/* All layers on rows [r0, r1) of one column of pairs (kb[slot], tb[slot]
+   hold the column of each slot's state; sz the column input's self
+   variances). */
+static void column_layers(const fc_job *job, const double *sz, int r0, int r1, double **kb,
+                          double **tb)
 {
   int n = job->n, rows = r1 - r0, a = 0;
-  double *k = kb + r0, *t = tb + r0;
   for (int l = 0; l < job->plan->nops; l++) {
     const nt_op *op = job->plan->ops + l;
-    if (op->code == NT_OP_DENSE) {
+    double *k = kb[op->slot] + r0, *t = tb[op->slot] + r0;
+    if (op->kind & NT_KIND_BRANCH) {
+      double *ks[NT_MAX_SLOTS], *ts[NT_MAX_SLOTS];
+      for (int j = 0; j < job->plan->nslots; j++) { ks[j] = kb[j] + r0; ts[j] = tb[j] + r0; }
+      nt_branch_step(op, ks, ts, rows);
+      continue;
+    }
+    if (op->kind & NT_KIND_AFFINE) {   /* dense: the only affine op on vectors */
       double w = op->p1, bias = op->p2, keep = op->trainable ? 1.0 : 0.0;
       for (int i = 0; i < rows; i++) {
         double kk = w * k[i] + bias;
@@ -133,7 +140,7 @@ static void column_layers(const fc_job *job, const double *sz, int r0, int r1, d
     }
     if (op->code == NT_OP_ABRELU) {
       const double *plane = job->planes + (size_t) 2 * n * a;
-      const nt_op *next = l + 1 < job->plan->nops && op[1].code == NT_OP_DENSE ? op + 1 : NULL;
+      const nt_op *next = op->fuse ? op + 1 : NULL;   /* the fusion pass's dense layer */
       nt_abrelu_column(op->p1, op->p2, plane + r0, plane + n + r0, sz[NT_SELF * a + 1],
                        sz[NT_SELF * a + 2], k, t, rows, next);
       if (next) l++;
@@ -163,7 +170,13 @@ static R_xlen_t kernel_chunk(void *vctx, int j0, int j1)
 #ifdef _OPENMP
   tid = omp_get_thread_num();
 #endif
-  double *kb = job->work + (size_t) 2 * n * tid, *tb = kb + n;
+  int nslots = job->plan->nslots;
+  double *kbs[NT_MAX_SLOTS], *tbs[NT_MAX_SLOTS];
+  for (int s = 0; s < nslots; s++) {
+    kbs[s] = job->work + (size_t) 2 * n * (nslots * (size_t) tid + s);
+    tbs[s] = kbs[s] + n;
+  }
+  double *kb = kbs[0], *tb = tbs[0];
   R_xlen_t bad = 0;
   for (int j = j0; j < j1; j++) {
     int rows = job->sym ? j + 1 : n;
@@ -171,7 +184,7 @@ static R_xlen_t kernel_chunk(void *vctx, int j0, int j1)
     memcpy(kb, job->gram + (size_t) n * j, rows * sizeof(double));
     memset(tb, 0, rows * sizeof(double));
     for (int r0 = 0; r0 < rows; r0 += block)
-      column_layers(job, sz, r0, r0 + block < rows ? r0 + block : rows, kb, tb);
+      column_layers(job, sz, r0, r0 + block < rows ? r0 + block : rows, kbs, tbs);
     /* |v| <= DBL_MAX is false for Inf and NaN: inline, unlike R_FINITE */
     double *ok = job->out_k ? job->out_k + (size_t) n * j : NULL;
     double *ot = job->out_t ? job->out_t + (size_t) n * j : NULL;
@@ -242,7 +255,7 @@ SEXP ntk_fc_kernel(SEXP x, SEXP z, SEXP ops_int, SEXP ops_dbl, SEXP tables,
       job.planes[(size_t) 2 * n * a + i] = job.selfx[job.stride * i + NT_SELF * a + 1];
       job.planes[(size_t) 2 * n * a + n + i] = job.selfx[job.stride * i + NT_SELF * a + 2];
     }
-  job.work = (double *) R_alloc((size_t) 2 * n * nth, sizeof(double));
+  job.work = (double *) R_alloc((size_t) 2 * n * nth * plan.nslots, sizeof(double));
   SEXP k_ntk = PROTECT(want_ntk ? Rf_allocMatrix(REALSXP, n, m) : R_NilValue);
   SEXP k_nngp = PROTECT(want_nngp ? Rf_allocMatrix(REALSXP, n, m) : R_NilValue);
   job.out_t = want_ntk ? REAL(k_ntk) : NULL;

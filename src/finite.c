@@ -11,6 +11,10 @@
 
 typedef struct {
   int code, trainable;
+  const nt_op *op;
+  int in;                          /* tape index of the input (0: the network's input,
+                                      l + 1: the output of layer l) */
+  int *ins, nins;                  /* fan-in: the tape indices of the branches, in order */
   double w, b;
   int pin, cin, pout, cout;        /* positions and channels in and out */
   int hin, win, hout, wout, qh, qw, sh, sw, pt, pl, circ;
@@ -28,6 +32,9 @@ typedef struct {
 
 /* ---- building the network ----------------------------------------------- */
 
+/* Shapes of a slot's state: positions (h x w = p) and channels. */
+typedef struct { int p, c, h, w, at; } fl_shape;
+
 static void fl_build(fl_net *net, const nt_plan *plan, const int *geom, int h0, int w0, int c0,
                      int width)
 {
@@ -35,13 +42,17 @@ static void fl_build(fl_net *net, const nt_plan *plan, const int *geom, int h0, 
   net->layers = (fl_layer *) R_alloc(plan->nops, sizeof(fl_layer));
   net->p0 = h0 * w0;
   net->c0 = c0;
-  int p = h0 * w0, c = c0, h = h0, w = w0;
+  fl_shape slots[NT_MAX_SLOTS];
+  slots[0] = (fl_shape) {h0 * w0, c0, h0, w0, 0};
   for (int l = 0; l < plan->nops; l++) {
     fl_layer *L = net->layers + l;
     const nt_op *op = plan->ops + l;
     const int *g = geom + (size_t) NT_G_ROWS * l;
+    fl_shape *in = slots + op->slot;
+    int p = in->p, c = in->c, h = in->h, w = in->w;
     memset(L, 0, sizeof(fl_layer));
-    L->code = op->code; L->trainable = op->trainable; L->w = op->p1; L->b = op->p2;
+    L->code = op->code; L->trainable = op->trainable; L->w = op->p1; L->b = op->p2; L->op = op;
+    L->in = in->at;
     L->pin = p; L->cin = c; L->hin = h; L->win = w;
     int last = l == plan->nops - 1;
     if (op->code == NT_OP_CONV || op->code == NT_OP_AVGPOOL) {
@@ -87,18 +98,33 @@ static void fl_build(fl_net *net, const nt_plan *plan, const int *geom, int h0, 
     case NT_OP_GAP:
       L->pout = 1; L->cout = c; L->hout = L->wout = 1;
       break;
-    case NT_OP_LAP:
-      Rf_error("local average pooling has no finite-network counterpart here");
-    case NT_OP_TABLE:
-      Rf_error("finite networks need activations with closed forms (not nt_activation())");
-    default:                          /* activations */
+    case NT_OP_FANOUT:
+      L->pout = p; L->cout = c; L->hout = h; L->wout = w;
+      break;
+    case NT_OP_SUM: case NT_OP_PROD: case NT_OP_CONCAT:
+      L->nins = op->count + 1;
+      L->ins = (int *) R_alloc(L->nins, sizeof(int));
+      L->ins[0] = in->at;
+      for (int j = 0; j < op->count; j++) {
+        const fl_shape *b = slots + op->first + j;
+        if (b->p != p || b->c != c)
+          Rf_error("layer %d merges branches of different shapes (%d x %d and %d x %d; "
+                   "finite networks need equal widths)", l + 1, p, c, b->p, b->c);
+        L->ins[j + 1] = b->at;
+      }
+      L->pout = p; L->hout = h; L->wout = w;
+      L->cout = op->code == NT_OP_CONCAT ? c * L->nins : c;
+      break;
+    default:                          /* elementwise: nt_plan_require checked the hook */
       L->pout = p; L->cout = c; L->hout = h; L->wout = w;
     }
     if (L->fan) {
       L->W = (double *) R_alloc((size_t) L->fan * L->cout, sizeof(double));
       L->beta = (double *) R_alloc(L->cout, sizeof(double));
     }
-    p = L->pout; c = L->cout; h = L->hout; w = L->wout;
+    *in = (fl_shape) {L->pout, L->cout, L->hout, L->wout, l + 1};
+    if (op->code == NT_OP_FANOUT)
+      for (int j = op->first; j < op->first + op->count; j++) slots[j] = *in;
   }
 }
 
@@ -113,32 +139,12 @@ static void fl_draw(fl_net *net)
   }
 }
 
-/* ---- activations --------------------------------------------------------- */
-
-static inline double act_f(const fl_layer *L, double u)
-{
-  switch (L->code) {
-  case NT_OP_ABRELU: return u > 0 ? L->b * u : L->w * u;
-  case NT_OP_ERF: return erf(u);
-  case NT_OP_GELU: return u * 0.5 * erfc(-u * M_SQRT1_2);
-  default: return u;
-  }
-}
-
-static inline double act_df(const fl_layer *L, double u)
-{
-  switch (L->code) {
-  case NT_OP_ABRELU: return u > 0 ? L->b : L->w;
-  case NT_OP_ERF: return M_2_SQRTPI * exp(-u * u);
-  case NT_OP_GELU: return 0.5 * erfc(-u * M_SQRT1_2) + u * exp(-0.5 * u * u) / sqrt(2 * M_PI);
-  default: return 1.0;
-  }
-}
-
 /* ---- forward and backward ------------------------------------------------ */
 
 typedef struct {
-  double **a;       /* a[l]: input of layer l (a[nl]: the output), cin x (n pin) */
+  double **a;       /* a[0]: the inputs, a[l + 1]: the output of layer l, cout x (n pout) */
+  double **d;       /* d[i]: gradient with respect to a[i] (backward pass) */
+  size_t *len;      /* entries of a[i] */
   double **cols;    /* conv: im2col of the input, fan x (n pout) */
   int n;
 } fl_tape;
@@ -147,12 +153,18 @@ static void fl_tape_alloc(const fl_net *net, int n, fl_tape *tp)
 {
   tp->n = n;
   tp->a = (double **) R_alloc(net->nl + 1, sizeof(double *));
+  tp->d = (double **) R_alloc(net->nl + 1, sizeof(double *));
+  tp->len = (size_t *) R_alloc(net->nl + 1, sizeof(size_t));
   tp->cols = (double **) R_alloc(net->nl, sizeof(double *));
   for (int l = 0; l <= net->nl; l++) {
-    size_t sz = l < net->nl ? (size_t) net->layers[l].cin * net->layers[l].pin
-                            : (size_t) net->layers[l - 1].cout * net->layers[l - 1].pout;
-    nt_check_alloc((double) sz, (double) n, 1, "the finite network's activations");
-    tp->a[l] = (double *) R_alloc(sz * n, sizeof(double));
+    size_t sz = l == 0 ? (size_t) net->p0 * net->c0
+                       : (size_t) net->layers[l - 1].cout * net->layers[l - 1].pout;
+    nt_check_alloc((double) sz, (double) n, 2, "the finite network's activations");
+    tp->len[l] = sz * n;
+    /* a fan-out's output is its input: no copy */
+    int alias = l > 0 && net->layers[l - 1].code == NT_OP_FANOUT;
+    tp->a[l] = alias ? tp->a[net->layers[l - 1].in] : (double *) R_alloc(sz * n, sizeof(double));
+    tp->d[l] = (double *) R_alloc(sz * n, sizeof(double));
   }
   for (int l = 0; l < net->nl; l++) {
     const fl_layer *L = net->layers + l;
@@ -190,12 +202,33 @@ static void affine_fwd(const fl_layer *L, const double *in, double *out, int m)
     for (int c = 0; c < cout; c++) out[(size_t) j * cout + c] += sb * L->beta[c];
 }
 
+/* The branches of a fan-in into out (sum, product, or channels side by side). */
+static void fan_in_fwd(const fl_layer *L, fl_tape *tp, double *out)
+{
+  size_t len = tp->len[L->ins[0]];
+  if (L->code == NT_OP_CONCAT) {
+    size_t rows = len / L->cin;           /* (input, position) pairs */
+    for (int b = 0; b < L->nins; b++) {
+      const double *src = tp->a[L->ins[b]];
+      for (size_t r = 0; r < rows; r++)
+        memcpy(out + r * L->cout + (size_t) b * L->cin, src + r * L->cin, L->cin * sizeof(double));
+    }
+    return;
+  }
+  memcpy(out, tp->a[L->ins[0]], len * sizeof(double));
+  for (int b = 1; b < L->nins; b++) {
+    const double *src = tp->a[L->ins[b]];
+    if (L->code == NT_OP_SUM) for (size_t k = 0; k < len; k++) out[k] += src[k];
+    else for (size_t k = 0; k < len; k++) out[k] *= src[k];
+  }
+}
+
 static void fl_forward(const fl_net *net, fl_tape *tp)
 {
   int n = tp->n;
   for (int l = 0; l < net->nl; l++) {
     const fl_layer *L = net->layers + l;
-    const double *in = tp->a[l];
+    const double *in = tp->a[L->in];
     double *out = tp->a[l + 1];
     size_t m_out = (size_t) L->pout * n;
     switch (L->code) {
@@ -228,10 +261,38 @@ static void fl_forward(const fl_net *net, fl_tape *tp)
           for (int c = 0; c < L->cin; c++)
             out[(size_t) i * L->cout + c] += in[((size_t) i * L->pin + p) * L->cin + c] / L->pin;
       break;
-    default: {
+    case NT_OP_FANOUT: break;            /* out aliases in */
+    case NT_OP_SUM: case NT_OP_PROD: case NT_OP_CONCAT:
+      fan_in_fwd(L, tp, out);
+      break;
+    default: {                           /* elementwise, through its registry hook */
       size_t sz = (size_t) n * L->pin * L->cin;
-      for (size_t k = 0; k < sz; k++) out[k] = act_f(L, in[k]);
+      nt_value_fn phi = L->op->info->value;
+      double deriv;
+      for (size_t k = 0; k < sz; k++) out[k] = phi(L->op, in[k], &deriv);
     }
+    }
+  }
+}
+
+/* The gradient of a fan-in's output (delta) added to its branches'. */
+static void fan_in_bwd(const fl_layer *L, fl_tape *tp, const double *delta)
+{
+  size_t len = tp->len[L->ins[0]];
+  for (int b = 0; b < L->nins; b++) {
+    double *dst = tp->d[L->ins[b]];
+    if (L->code == NT_OP_SUM) {
+      for (size_t k = 0; k < len; k++) dst[k] += delta[k];
+    } else if (L->code == NT_OP_CONCAT) {
+      size_t rows = len / L->cin;
+      for (size_t r = 0; r < rows; r++)
+        for (int c = 0; c < L->cin; c++) dst[r * L->cin + c] += delta[r * L->cout + (size_t) b * L->cin + c];
+    } else {
+      for (size_t k = 0; k < len; k++) {
+        double others = 1;
+        for (int o = 0; o < L->nins; o++) if (o != b) others *= tp->a[L->ins[o]][k];
+        dst[k] += delta[k] * others;
+      }
     }
   }
 }
@@ -239,50 +300,52 @@ static void fl_forward(const fl_net *net, fl_tape *tp)
 /* Backpropagation of d (gradient with respect to the network output, one
    value per input) through the network.  For every trainable layer,
    visit(layer, l, input-side features, output-side deltas, ctx) receives
-   what its parameter gradients are made of. */
+   what its parameter gradients are made of.  Gradients are accumulated per
+   tape entry, so that a fan-out's copies add up. */
 typedef void (*fl_visit)(const fl_layer *L, int l, const double *feat, const double *delta,
                          int n, void *ctx);
 
-static void fl_backward(const fl_net *net, fl_tape *tp, const double *d, double *buf1, double *buf2,
-                        fl_visit visit, void *ctx)
+static void fl_backward(const fl_net *net, fl_tape *tp, const double *d, fl_visit visit, void *ctx)
 {
   int n = tp->n;
-  const fl_layer *last = net->layers + net->nl - 1;
-  double *delta = buf1, *next = buf2;
-  memcpy(delta, d, (size_t) n * last->pout * last->cout * sizeof(double));
+  for (int i = 0; i <= net->nl; i++) memset(tp->d[i], 0, tp->len[i] * sizeof(double));
+  memcpy(tp->d[net->nl], d, tp->len[net->nl] * sizeof(double));
   for (int l = net->nl - 1; l >= 0; l--) {
     const fl_layer *L = net->layers + l;
-    const double *in = tp->a[l];
+    const double *in = tp->a[L->in], *delta = tp->d[l + 1];
+    double *next = tp->d[L->in];
+    int need_input = L->in > 0;          /* the inputs' own gradient is never used */
     size_t sz_in = (size_t) n * L->pin * L->cin;
     switch (L->code) {
     case NT_OP_DENSE: case NT_OP_CONV: {
       const double *feat = L->code == NT_OP_CONV ? tp->cols[l] : in;
       if (L->trainable) visit(L, l, feat, delta, n, ctx);
-      if (l == 0) return;
+      if (!need_input) break;
       /* d feat = sqrt(w / fan) W delta : fan x (n pout) */
-      double alpha = sqrt(L->w / L->fan), zero = 0;
+      double alpha = sqrt(L->w / L->fan), zero = 0, one = 1;
       int fan = L->fan, cout = L->cout, m = L->pout * n;
-      double *dfeat = L->code == NT_OP_CONV ? (double *) R_alloc((size_t) fan * m, sizeof(double)) : next;
+      if (L->code == NT_OP_DENSE) {
+        F77_CALL(dgemm)("N", "N", &fan, &m, &cout, &alpha, L->W, &fan, delta, &cout, &one, next, &fan
+                        FCONE FCONE);
+        break;
+      }
+      double *dfeat = (double *) R_alloc((size_t) fan * m, sizeof(double));
       F77_CALL(dgemm)("N", "N", &fan, &m, &cout, &alpha, L->W, &fan, delta, &cout, &zero, dfeat, &fan
                       FCONE FCONE);
-      if (L->code == NT_OP_CONV) {
-        memset(next, 0, sz_in * sizeof(double));
-        int q = L->qh * L->qw;
-        for (int i = 0; i < n; i++)
-          for (int o = 0; o < L->pout; o++)
-            for (int e = 0; e < q; e++) {
-              int j = L->patch[(size_t) e * L->pout + o];
-              if (j < 0) continue;
-              const double *src = dfeat + ((size_t) i * L->pout + o) * fan + (size_t) e * L->cin;
-              double *dst = next + ((size_t) i * L->pin + j) * L->cin;
-              for (int c = 0; c < L->cin; c++) dst[c] += src[c];
-            }
-      }
+      int q = L->qh * L->qw;
+      for (int i = 0; i < n; i++)
+        for (int o = 0; o < L->pout; o++)
+          for (int e = 0; e < q; e++) {
+            int j = L->patch[(size_t) e * L->pout + o];
+            if (j < 0) continue;
+            const double *src = dfeat + ((size_t) i * L->pout + o) * fan + (size_t) e * L->cin;
+            double *dst = next + ((size_t) i * L->pin + j) * L->cin;
+            for (int c = 0; c < L->cin; c++) dst[c] += src[c];
+          }
       break;
     }
     case NT_OP_AVGPOOL: {
       double s = 1.0 / (L->qh * L->qw);
-      memset(next, 0, sz_in * sizeof(double));
       for (int i = 0; i < n; i++)
         for (int o = 0; o < L->pout; o++)
           for (int ay = 0; ay < L->qh; ay++)
@@ -294,19 +357,27 @@ static void fl_backward(const fl_net *net, fl_tape *tp, const double *d, double 
             }
       break;
     }
-    case NT_OP_FLATTEN:
-      memcpy(next, delta, sz_in * sizeof(double));
+    case NT_OP_FLATTEN: case NT_OP_FANOUT:
+      for (size_t k = 0; k < sz_in; k++) next[k] += delta[k];
       break;
     case NT_OP_GAP:
       for (int i = 0; i < n; i++)
         for (int p = 0; p < L->pin; p++)
           for (int c = 0; c < L->cin; c++)
-            next[((size_t) i * L->pin + p) * L->cin + c] = delta[(size_t) i * L->cout + c] / L->pin;
+            next[((size_t) i * L->pin + p) * L->cin + c] += delta[(size_t) i * L->cout + c] / L->pin;
       break;
-    default:
-      for (size_t k = 0; k < sz_in; k++) next[k] = delta[k] * act_df(L, in[k]);
+    case NT_OP_SUM: case NT_OP_PROD: case NT_OP_CONCAT:
+      fan_in_bwd(L, tp, delta);
+      break;
+    default: {                           /* elementwise */
+      nt_value_fn phi = L->op->info->value;
+      for (size_t k = 0; k < sz_in; k++) {
+        double deriv;
+        phi(L->op, in[k], &deriv);
+        next[k] += delta[k] * deriv;
+      }
     }
-    double *tmp = delta; delta = next; next = tmp;
+    }
   }
 }
 
@@ -353,18 +424,6 @@ static void ntk_visit(const fl_layer *L, int l, const double *feat, const double
                   FCONE FCONE);
 }
 
-static size_t fl_max_state(const fl_net *net, int n)
-{
-  size_t top = 1;
-  for (int l = 0; l < net->nl; l++) {
-    size_t a = (size_t) net->layers[l].pin * net->layers[l].cin;
-    size_t b = (size_t) net->layers[l].pout * net->layers[l].cout;
-    if (a > top) top = a;
-    if (b > top) top = b;
-  }
-  return top * n;
-}
-
 static void fl_read(SEXP x, SEXP shape, SEXP ops_int, SEXP ops_dbl, SEXP geom, SEXP width,
                     nt_plan *plan, fl_net *net, int *n)
 {
@@ -405,8 +464,6 @@ SEXP ntk_empirical(SEXP x, SEXP shape, SEXP ops_int, SEXP ops_dbl, SEXP geom, SE
   fl_tape tp;
   fl_tape_alloc(&net, n, &tp);
   memcpy(tp.a[0], REAL(x), (size_t) n * net.p0 * net.c0 * sizeof(double));
-  size_t state = fl_max_state(&net, n);
-  double *buf1 = (double *) R_alloc(state, sizeof(double)), *buf2 = (double *) R_alloc(state, sizeof(double));
   double *ones = (double *) R_alloc(n, sizeof(double));
   for (int i = 0; i < n; i++) ones[i] = 1;
   const fl_layer *last = net.layers + net.nl - 1;
@@ -421,11 +478,12 @@ SEXP ntk_empirical(SEXP x, SEXP shape, SEXP ops_int, SEXP ops_dbl, SEXP geom, SE
     /* NNGP, given the features entering the readout: E over its weights */
     int fan = last->fan;
     double alpha = last->w / fan, one = 1;
-    F77_CALL(dgemm)("T", "N", &n, &n, &fan, &alpha, tp.a[net.nl - 1], &fan, tp.a[net.nl - 1], &fan,
+    const double *feat = tp.a[last->in];
+    F77_CALL(dgemm)("T", "N", &n, &n, &fan, &alpha, feat, &fan, feat, &fan,
                     &one, acc_k, &n FCONE FCONE);
     for (size_t k = 0; k < (size_t) n * n; k++) acc_k[k] += last->b;
     ntk_ctx ctx = {acc_t, n};
-    fl_backward(&net, &tp, ones, buf1, buf2, ntk_visit, &ctx);
+    fl_backward(&net, &tp, ones, ntk_visit, &ctx);
     vmaxset(vmax);
     nt_progress_step(&bar, 1);
   }
@@ -456,7 +514,7 @@ static void grad_visit(const fl_layer *L, int l, const double *feat, const doubl
     for (int c = 0; c < cout; c++) M->gbeta[c] += sb * delta[(size_t) j * cout + c];
 }
 
-static void empirical_ntk(fl_net *net, fl_tape *tp, double *buf1, double *buf2, double *out)
+static void empirical_ntk(fl_net *net, fl_tape *tp, double *out)
 {
   int n = tp->n;
   double *ones = (double *) R_alloc(n, sizeof(double));
@@ -464,7 +522,7 @@ static void empirical_ntk(fl_net *net, fl_tape *tp, double *buf1, double *buf2, 
   memset(out, 0, (size_t) n * n * sizeof(double));
   fl_forward(net, tp);
   ntk_ctx ctx = {out, n};
-  fl_backward(net, tp, ones, buf1, buf2, ntk_visit, &ctx);
+  fl_backward(net, tp, ones, ntk_visit, &ctx);
 }
 
 SEXP ntk_train(SEXP x, SEXP y, SEXP x_test, SEXP shape, SEXP ops_int, SEXP ops_dbl, SEXP geom,
@@ -511,8 +569,6 @@ SEXP ntk_train(SEXP x, SEXP y, SEXP x_test, SEXP shape, SEXP ops_int, SEXP ops_d
     if (m) memcpy(ta.a[0] + (size_t) n * net.p0 * net.c0, REAL(x_test),
                   (size_t) m * net.p0 * net.c0 * sizeof(double));
   }
-  size_t state = fl_max_state(&net, ntk_flag ? n + m : (n > m ? n : m));
-  double *buf1 = (double *) R_alloc(state, sizeof(double)), *buf2 = (double *) R_alloc(state, sizeof(double));
   GetRNGstate();
   fl_draw(&net);
   PutRNGstate();
@@ -536,7 +592,7 @@ SEXP ntk_train(SEXP x, SEXP y, SEXP x_test, SEXP shape, SEXP ops_int, SEXP ops_d
   SEXP change = PROTECT(Rf_allocVector(REALSXP, nrec));
   SEXP ntk0 = PROTECT(ntk_flag ? Rf_allocMatrix(REALSXP, n + m, n + m) : R_NilValue);
   SEXP ntk1 = PROTECT(ntk_flag ? Rf_allocMatrix(REALSXP, n + m, n + m) : R_NilValue);
-  if (ntk_flag) empirical_ntk(&net, &ta, buf1, buf2, REAL(ntk0));
+  if (ntk_flag) empirical_ntk(&net, &ta, REAL(ntk0));
   /* centred: the output is f(theta) - f(theta_0), which starts at 0 */
   double *resid = (double *) R_alloc(n, sizeof(double));
   double *f0 = (double *) R_alloc(n, sizeof(double)), *f0t = (double *) R_alloc(m + 1, sizeof(double));
@@ -582,7 +638,7 @@ SEXP ntk_train(SEXP x, SEXP y, SEXP x_test, SEXP shape, SEXP ops_int, SEXP ops_d
       memset(L->gbeta, 0, L->cout * sizeof(double));
     }
     const void *vmax = vmaxget();
-    fl_backward(&net, &tp, resid, buf1, buf2, grad_visit, NULL);
+    fl_backward(&net, &tp, resid, grad_visit, NULL);
     vmaxset(vmax);
     for (int l = 0; l < net.nl; l++) {
       fl_layer *L = net.layers + l;
@@ -594,7 +650,7 @@ SEXP ntk_train(SEXP x, SEXP y, SEXP x_test, SEXP shape, SEXP ops_int, SEXP ops_d
     nt_progress_step(&bar, 1);
   }
   nt_progress_end(&bar);
-  if (ntk_flag) empirical_ntk(&net, &ta, buf1, buf2, REAL(ntk1));
+  if (ntk_flag) empirical_ntk(&net, &ta, REAL(ntk1));
   SEXP res = PROTECT(Rf_allocVector(VECSXP, 5));
   SET_VECTOR_ELT(res, 0, out_train);
   SET_VECTOR_ELT(res, 1, out_test);

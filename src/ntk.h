@@ -65,43 +65,36 @@
 #define FCONE
 #endif
 
-/* Layer codes of a compiled plan (R reads them through ntk_op_layout). */
+/* Codes of the ops the engines treat specially (fast paths, geometry).
+   Every op, these and the elementwise ones of activations.c, is described
+   by one registry entry (nt_op_info); R reads the codes through
+   ntk_op_layout and never copies them. */
 enum {
   NT_OP_DENSE = 1,
   NT_OP_ABRELU = 2,   /* a * min(u, 0) + b * max(u, 0): ReLU, leaky ReLU, abs */
-  NT_OP_ERF = 3,
-  NT_OP_GELU = 4,
-  NT_OP_IDENTITY = 5,
   NT_OP_TABLE = 6,    /* any R function, tabulated, by polar quadrature */
   NT_OP_CONV = 7,
   NT_OP_AVGPOOL = 8,
   NT_OP_FLATTEN = 9,
   NT_OP_GAP = 10,
-  NT_OP_LAP = 11
+  NT_OP_LAP = 11,
+  NT_OP_FANOUT = 12,  /* copies slot into first..first+count-1 */
+  NT_OP_SUM = 13,     /* slot <- slot + first + ... (independent branches) */
+  NT_OP_PROD = 14,    /* slot <- slot * first * ... (independent branches) */
+  NT_OP_CONCAT = 15   /* slot <- the mean of the branches (channels concatenated) */
 };
 
-/* The op registry (src/ops.c): what each layer code is, which engines run
-   it. R reads the codes and the geometry rows from here when it loads. */
 enum {
   NT_KIND_AFFINE = 1,       /* dense, conv: K -> w K + b, trainable */
   NT_KIND_ELEMENTWISE = 2,  /* activations: need the self variances */
   NT_KIND_SPATIAL = 4,      /* conv, pooling: move positions */
-  NT_KIND_READOUT = 8       /* flatten, GAP, LAP: positions to one vector */
+  NT_KIND_READOUT = 8,      /* flatten, GAP, LAP: positions to one vector */
+  NT_KIND_BRANCH = 16       /* fan-out and fan-in: act on several slots */
 };
 enum { NT_ENGINE_FC = 1, NT_ENGINE_CONV = 2, NT_ENGINE_FINITE = 4 };
-typedef struct {
-  int code;
-  const char *name;
-  int kind, engines;
-  int variances;            /* p1, p2 are variances: non-negative */
-} nt_op_info;
-const nt_op_info *nt_op_lookup(int code);   /* NULL for an unknown code */
+#define NT_MAX_SLOTS 32     /* kernel states a plan may hold at once */
 
-/* Rows of the geometry matrix of a spatial plan (R/plan-spatial.R). */
-enum {
-  NT_G_HIN, NT_G_WIN, NT_G_HOUT, NT_G_WOUT, NT_G_QH, NT_G_QW, NT_G_SH, NT_G_SW,
-  NT_G_PT, NT_G_PL, NT_G_CIRC, NT_G_LAPC, NT_G_BSY, NT_G_BSX, NT_G_ROWS
-};
+struct nt_op_info_s;
 
 /* A tabulated activation: per grid cell the one-sided limits of phi, phi'
    and phi'' at both ends, so kinks and jumps on grid nodes are exact. */
@@ -115,12 +108,47 @@ typedef struct {
   const double *ang_x, *ang_w;  /* Gauss-Legendre on [-1, 1] */
 } nt_table;
 
+/* One op of a compiled plan.  Every op acts on the kernel state in `slot`;
+   fan-out and fan-in also on the `count` slots from `first`. */
 typedef struct {
   int code, trainable;
   int kind;               /* NT_KIND_* flags, from the registry */
-  double p1, p2;          /* dense: w_var, b_var; abrelu: a, b */
+  int slot, first, count;
+  int fuse;               /* the fusion pass: the next op may run inside this one */
+  double p1, p2;          /* dense, conv: w_var, b_var; activations: their parameters */
   const nt_table *table;  /* NT_OP_TABLE only */
+  const struct nt_op_info_s *info;
 } nt_op;
+
+/* Hooks of an elementwise op.  dual: E[phi(u) phi(v)] into k and
+   E[phi'(u) phi'(v)] into kdot for (u, v) ~ N(0, [[s1, c], [c, s2]]),
+   r1 = sqrt(s1), r2 = sqrt(s2).  value: phi(u), with phi'(u) in deriv,
+   for finite networks (NULL: no finite counterpart). */
+typedef void (*nt_dual_fn)(const nt_op *op, double s1, double s2, double r1, double r2,
+                           double c, double *k, double *kdot);
+typedef double (*nt_value_fn)(const nt_op *op, double u, double *deriv);
+
+typedef struct nt_op_info_s {
+  int code;
+  const char *name;
+  int kind, engines;        /* engines: those of the non-elementwise ops */
+  int variances;            /* p1, p2 are variances: non-negative */
+  nt_dual_fn dual;          /* elementwise ops only */
+  nt_value_fn value;
+} nt_op_info;
+const nt_op_info *nt_op_lookup(int code);   /* NULL for an unknown code */
+/* activations.c: the registry entries of the elementwise ops */
+extern const nt_op_info nt_elementwise_ops[];
+extern const int nt_n_elementwise_ops;
+
+/* Rows of the integer matrix of a plan (R/plan.R), one column per op. */
+enum { NT_P_CODE, NT_P_TRAINABLE, NT_P_TABLE, NT_P_SLOT, NT_P_FIRST, NT_P_COUNT, NT_P_ROWS };
+
+/* Rows of the geometry matrix of a spatial plan (R/plan-spatial.R). */
+enum {
+  NT_G_HIN, NT_G_WIN, NT_G_HOUT, NT_G_WOUT, NT_G_QH, NT_G_QW, NT_G_SH, NT_G_SW,
+  NT_G_PT, NT_G_PL, NT_G_CIRC, NT_G_LAPC, NT_G_BSY, NT_G_BSX, NT_G_ROWS
+};
 
 static inline double nt_snap_rho(double rho)
 {
@@ -163,12 +191,14 @@ static inline void nt_abrelu_dual(double a, double b, double r1, double r2, doub
   *kdot = (sq * (pi - theta) + 2.0 * a * b * theta) * inv_2pi;
 }
 
-/* activations.c: E[phi(u) phi(v)] and E[phi'(u) phi'(v)] for
-   (u, v) ~ N(0, [[s1, c], [c, s2]]); r1 = sqrt(s1), r2 = sqrt(s2). */
-void nt_act_pair(const nt_op *op, double s1, double s2, double r1, double r2,
-                 double c, double *k, double *kdot);
-/* The activation op on a pair whose self records (s, sqrt s, 1 / sqrt s)
-   are sx and sz: returns E[phi phi], stores E[phi' phi'] in kdot. */
+/* The activation op on a pair (its dual hook), and on a pair whose self
+   records (s, sqrt s, 1 / sqrt s) are sx and sz: returns E[phi phi],
+   stores E[phi' phi'] in kdot (ABReLU inline: the hot case). */
+static inline void nt_act_pair(const nt_op *op, double s1, double s2, double r1, double r2,
+                               double c, double *k, double *kdot)
+{
+  op->info->dual(op, s1, s2, r1, r2, c, k, kdot);
+}
 static inline double nt_act_self(const nt_op *op, const double *sx, const double *sz,
                                  double c, double *kdot)
 {
@@ -179,6 +209,10 @@ static inline double nt_act_self(const nt_op *op, const double *sx, const double
     nt_act_pair(op, sx[0], sz[0], sx[1], sz[1], c, &k, kdot);
   return k;
 }
+
+/* branch.c: a fan-out or fan-in op on `len` entries of the states k[slot]
+   (and t[slot] when t is not NULL). */
+void nt_branch_step(const nt_op *op, double *const *k, double *const *t, size_t len);
 
 /* AVX-512 (x86-64-v4) and AVX2 + FMA (x86-64-v3) clones of a hot loop
    beside the baseline one, picked when the library loads (gcc's
@@ -215,6 +249,8 @@ double nt_table_reach(const nt_table *t, double s);
 /* plan.c: a compiled network read from its R description. */
 typedef struct {
   int nops, nact;
+  int nslots;             /* slots used: 1 + the largest slot index */
+  int branches;           /* whether any op fans out or in */
   nt_op *ops;
 } nt_plan;
 void nt_plan_read(SEXP ops_int, SEXP ops_dbl, SEXP tables, nt_plan *plan);

@@ -27,15 +27,65 @@ static void read_table(SEXP tab, nt_table *t)
   t->nang = (int) XLENGTH(ax); t->ang_x = REAL(ax); t->ang_w = REAL(aw);
 }
 
+/* The slots of a plan: every op reads live slots, a fan-out writes free
+   ones, a fan-in frees its branches, and the plan ends with slot 0 alone,
+   so that no engine reads a state that was never written. */
+static void check_slots(nt_plan *plan)
+{
+  int live[NT_MAX_SLOTS] = {0};
+  live[0] = 1;
+  plan->nslots = 1;
+  plan->branches = 0;
+  for (int l = 0; l < plan->nops; l++) {
+    const nt_op *op = plan->ops + l;
+    int branch = (op->kind & NT_KIND_BRANCH) != 0;
+    if (op->slot < 0 || op->slot >= NT_MAX_SLOTS || !live[op->slot])
+      Rf_error("layer %d reads slot %d, which holds no state", l + 1, op->slot);
+    if (!branch) {
+      if (op->count != 0) Rf_error("layer %d is not a fan-out or fan-in but names other slots", l + 1);
+      continue;
+    }
+    plan->branches = 1;
+    if (op->count < 1 || op->first < 0 || op->first > NT_MAX_SLOTS - op->count)
+      Rf_error("layer %d names slots outside 0..%d", l + 1, NT_MAX_SLOTS - 1);
+    for (int j = op->first; j < op->first + op->count; j++) {
+      int fanout = op->code == NT_OP_FANOUT;
+      if (j == op->slot || live[j] == fanout)
+        Rf_error("layer %d: slot %d is %s", l + 1, j, fanout ? "in use" : "empty");
+      live[j] = fanout;
+      if (j + 1 > plan->nslots) plan->nslots = j + 1;
+    }
+  }
+  for (int j = 1; j < NT_MAX_SLOTS; j++)
+    if (live[j]) Rf_error("the plan leaves slot %d unmerged: every fan-out needs a fan-in", j);
+}
+
+/* The fusion pass: marks ops that an engine may run together with the next
+   one on the same slot (ABReLU then dense: the vectorised column loop of
+   the fully connected engine; a convolution then an activation: the
+   convolutional engine's per-row activation). */
+static void fuse_pass(nt_plan *plan)
+{
+  for (int l = 0; l < plan->nops; l++) {
+    nt_op *op = plan->ops + l;
+    op->fuse = 0;
+    if (l + 1 >= plan->nops || op[1].slot != op->slot) continue;
+    if (op->code == NT_OP_ABRELU && op[1].code == NT_OP_DENSE) op->fuse = 1;
+    if (op->code == NT_OP_CONV && (op[1].kind & NT_KIND_ELEMENTWISE)) op->fuse = 1;
+  }
+}
+
 void nt_plan_read(SEXP ops_int, SEXP ops_dbl, SEXP tables, nt_plan *plan)
 {
-  if (!Rf_isInteger(ops_int) || !Rf_isMatrix(ops_int) || Rf_nrows(ops_int) != 3)
-    Rf_error("'ops_int' must be an integer matrix with 3 rows");
+  if (!Rf_isInteger(ops_int) || !Rf_isMatrix(ops_int))
+    Rf_error("'ops_int' must be an integer matrix with %d rows", NT_P_ROWS);
   if (TYPEOF(ops_dbl) != REALSXP || !Rf_isMatrix(ops_dbl) || Rf_nrows(ops_dbl) != 2)
     Rf_error("'ops_dbl' must be a double matrix with 2 rows");
   int n = Rf_ncols(ops_int);
   if (Rf_ncols(ops_dbl) != n)
     Rf_error("'ops_int' and 'ops_dbl' must have the same number of columns");
+  if (Rf_nrows(ops_int) != NT_P_ROWS)
+    Rf_error("'ops_int' must be an integer matrix with %d rows", NT_P_ROWS);
   if (TYPEOF(tables) != VECSXP) Rf_error("'tables' must be a list");
   int ntab = (int) XLENGTH(tables);
   nt_table *tab = (nt_table *) R_alloc(ntab > 0 ? ntab : 1, sizeof(nt_table));
@@ -51,8 +101,12 @@ void nt_plan_read(SEXP ops_int, SEXP ops_dbl, SEXP tables, nt_plan *plan)
   const double *od = REAL(ops_dbl);
   for (int l = 0; l < n; l++) {
     nt_op *op = plan->ops + l;
-    op->code = oi[3 * l];
-    op->trainable = oi[3 * l + 1] != 0;
+    const int *col = oi + (size_t) NT_P_ROWS * l;
+    op->code = col[NT_P_CODE];
+    op->trainable = col[NT_P_TRAINABLE] != 0;
+    op->slot = col[NT_P_SLOT];
+    op->first = col[NT_P_FIRST];
+    op->count = col[NT_P_COUNT];
     op->p1 = od[2 * l];
     op->p2 = od[2 * l + 1];
     op->table = NULL;
@@ -60,37 +114,47 @@ void nt_plan_read(SEXP ops_int, SEXP ops_dbl, SEXP tables, nt_plan *plan)
       Rf_error("layer %d has a non-finite parameter", l + 1);
     const nt_op_info *info = nt_op_lookup(op->code);
     if (info == NULL) Rf_error("layer %d has an unknown code %d", l + 1, op->code);
+    op->info = info;
     op->kind = info->kind;
     if (info->variances && (op->p1 < 0 || op->p2 < 0))
       Rf_error("layer %d has a negative variance", l + 1);
     if (op->code == NT_OP_TABLE) {
-      int ti = oi[3 * l + 2];
+      int ti = col[NT_P_TABLE];
       if (ti < 1 || ti > ntab) Rf_error("layer %d names a missing activation table", l + 1);
       op->table = have[ti - 1] ? tab + ti - 1 : NULL;
     }
     if (info->kind & NT_KIND_ELEMENTWISE) plan->nact++;
   }
+  check_slots(plan);
+  fuse_pass(plan);
 }
 
 int nt_plan_self(const nt_plan *plan, double s0, double *self)
 {
-  double s = s0;
+  double s[NT_MAX_SLOTS], *sp[NT_MAX_SLOTS];
+  for (int j = 0; j < NT_MAX_SLOTS; j++) sp[j] = s + j;
+  s[0] = s0;
   int j = 0;
   for (int l = 0; l < plan->nops; l++) {
     const nt_op *op = plan->ops + l;
-    if (op->code == NT_OP_DENSE) {
-      s = op->p1 * s + op->p2;
+    double *v = s + op->slot;
+    if (op->kind & NT_KIND_BRANCH) {
+      nt_branch_step(op, sp, NULL, 1);
       continue;
     }
-    double r = sqrt(s), k, kdot;
-    self[NT_SELF * j] = s;
+    if (!(op->kind & NT_KIND_ELEMENTWISE)) {   /* dense (the only other op on vectors) */
+      *v = op->p1 * *v + op->p2;
+      continue;
+    }
+    double r = sqrt(*v), k, kdot;
+    self[NT_SELF * j] = *v;
     self[NT_SELF * j + 1] = r;
     self[NT_SELF * j + 2] = r > 0 ? 1.0 / r : 0.0;
     if (op->code == NT_OP_TABLE &&
-        (op->table == NULL || !(nt_table_reach(op->table, s) <= -op->table->lo)))
+        (op->table == NULL || !(nt_table_reach(op->table, *v) <= -op->table->lo)))
       return l + 1;
-    nt_act_pair(op, s, s, r, r, s, &k, &kdot);
-    s = k;
+    nt_act_pair(op, *v, *v, r, r, *v, &k, &kdot);
+    *v = k;
     j++;
   }
   return 0;

@@ -63,7 +63,8 @@ test_that("every registered routine turns wrong arguments into R errors", {
 
 test_that("the op registry is the one list of op codes, and engines refuse what they do not run", {
   layout <- .Call(C_ntk_op_layout)
-  expect_named(layout, c("codes", "kinds", "geometry"))
+  expect_named(layout, c("codes", "kinds", "geometry", "plan", "max_slots"))
+  expect_identical(rownames(compile_plan(nt_fc(1))$ints), layout$plan)
   expect_false(anyDuplicated(layout$codes) > 0)
   expect_identical(op_code(names(layout$codes)), unname(layout$codes))
   expect_identical(rownames(compile_spatial_plan(nt_cnn(1), c(4L, 4L, 1L))$geom), layout$geometry)
