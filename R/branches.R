@@ -21,7 +21,11 @@
 #' (branches of equal width) has `K = mean_b K_b`, `T = mean_b T_b` and needs
 #' no independence. A sum or product of two branches that share their
 #' randomness (for instance two identity branches) is refused: its kernel
-#' has cross terms these rules leave out. Finite networks
+#' has cross terms these rules leave out. The output of a product, of a
+#' concatenation, or of a sum with an activated branch is not a Gaussian
+#' process (and a concatenation's units differ by branch), so an activation
+#' may not follow it directly: a dense or convolutional layer in between
+#' makes the next pre-activations Gaussian again. Finite networks
 #' ([nt_empirical()], [nt_train()]) run the same layers, so the kernels can
 #' be checked by Monte Carlo; there the merged branches must have the same
 #' shape (equal widths).
@@ -100,9 +104,10 @@ claim_slots <- function(ctx, count, where) {
 compile_layer.nt_fanout <- function(layer, ctx, where) {
   slot <- single_stream(ctx, layer, where)
   copies <- claim_slots(ctx, layer$n - 1L, where)
-  emit(ctx, op_code("fanout"), slot, first = copies[1], count = length(copies),
-       out = list(fresh = FALSE))
+  emit(ctx, op_code("fanout"), slot, first = copies[1], count = length(copies))
   for (s in copies) ctx$state[[s + 1L]] <- ctx$state[[slot + 1L]]
+  ctx$fan_outs <- ctx$fan_outs + 1L
+  ctx$open <- c(ctx$open, ctx$fan_outs)
   ctx$streams <- c(slot, copies)
 }
 
@@ -131,7 +136,10 @@ compile_layer.nt_fanin <- function(layer, ctx, where) {
   same <- function(key) length(unique(vapply(states, function(s) s[[key]], numeric(1)))) == 1L
   if (!same("h") || !same("w") || !same("spatial"))
     layer_error(where, layer, "merges branches of different shapes")
-  fresh <- vapply(states, function(s) s$fresh, NA)
+  # the fan-in closes the innermost open fan-out
+  this <- ctx$open[length(ctx$open)]
+  ctx$open <- ctx$open[-length(ctx$open)]
+  fresh <- vapply(states, function(s) this %in% s$indep, NA)
   if (layer$op != "concat" && sum(!fresh) > 1L)
     layer_error(where, layer, paste0(
       "merges branches that share their randomness: at most one branch may lack a dense or ",
@@ -139,8 +147,11 @@ compile_layer.nt_fanin <- function(layer, ctx, where) {
   # slots are claimed in runs: the fan-in names its first branch slot and a count
   others <- streams[-1L]
   if (any(diff(others) != 1L)) stop("internal: branch slots are not consecutive", call. = FALSE)
+  indeps <- lapply(states, `[[`, "indep")
+  indep <- Reduce(if (layer$op == "prod") union else intersect, indeps)
+  gaussian <- layer$op == "sum" && all(vapply(states, `[[`, NA, "gaussian"))
   emit(ctx, op_code(layer$op), streams[1L], first = others[1L], count = length(others),
-       out = list(fresh = if (layer$op == "prod") any(fresh) else all(fresh)))
+       out = list(indep = setdiff(indep, this), gaussian = gaussian, mixed = !gaussian))
   ctx$busy[others + 1L] <- FALSE
   ctx$streams <- streams[1L]
 }

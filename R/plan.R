@@ -53,11 +53,19 @@ compile_network <- function(net, shape = NULL) {
   ctx$custom <- list()
   ctx$streams <- 0L
   ctx$busy <- c(TRUE, logical(op_layout("max_slots") - 1L))
-  # per slot: positions h x w, whether before the readout, and "fresh":
-  # the state went through a dense or conv layer since it was copied (its
-  # own zero-mean weights make it independent of the other branches)
+  # per slot: positions h x w, whether before the readout, and `indep`:
+  # the open fan-outs (ids on ctx$open) since which the state went through a
+  # dense or conv layer; its own zero-mean weights make it independent of
+  # the sibling branches of those fan-outs
+  ctx$open <- integer(0)
+  ctx$fan_outs <- 0L
+  # `gaussian`: the state is (the limit of) a Gaussian process, as after a
+  # dense or conv layer, so that an activation's dual applies to it; a
+  # product of branches, a concatenation (units of different branches
+  # differ) or a sum with a non-Gaussian branch is not, until the next
+  # dense or conv layer (the inputs count as Gaussian, as always)
   ctx$state <- list(list(h = if (images) shape[1] else 1L, w = if (images) shape[2] else 1L,
-                         spatial = images, fresh = FALSE))
+                         spatial = images, indep = integer(0), gaussian = TRUE, mixed = FALSE))
   compile_sequence(net, ctx, prefix = "")
   if (length(ctx$streams) != 1L)
     stop(sprintf("`net` ends with %d branches: merge them with a fan-in (nt_fan_in_sum(), ...)",
@@ -127,19 +135,23 @@ emit <- function(ctx, code, slot, params = c(0, 0), trainable = TRUE, table = 0L
 compile_layer.nt_dense <- function(layer, ctx, where) {
   slot <- single_stream(ctx, layer, where)
   emit(ctx, op_code("dense"), slot, c(layer$w_var, layer$b_var), layer$trainable,
-       out = list(fresh = TRUE))
+       out = list(indep = ctx$open, gaussian = TRUE, mixed = FALSE))
 }
 
 #' @export
 compile_layer.nt_activation <- function(layer, ctx, where) {
   slot <- single_stream(ctx, layer, where)
+  if (ctx$state[[slot + 1L]]$mixed)
+    layer_error(where, layer, paste0(
+      "follows a fan-in whose output is not Gaussian (a product, a concatenation, or a sum ",
+      "with an activated branch): put a dense or convolutional layer before it"))
   table <- 0L
   if (layer$code == "table") {
     ctx$custom[[length(ctx$custom) + 1L]] <- layer
     table <- length(ctx$custom)
   }
   emit(ctx, op_code(layer$code), slot, layer$params %||% c(0, 0), table = table,
-       out = list(fresh = FALSE))
+       out = list(indep = integer(0), gaussian = FALSE))
 }
 
 spatial_stream <- function(ctx, layer, where) {
@@ -167,7 +179,8 @@ compile_layer.nt_conv <- function(layer, ctx, where) {
        geom = c(qh = layer$filter[1], qw = layer$filter[2], sh = layer$stride[1],
                 sw = layer$stride[2], pt = a$ay[["pad"]], pl = a$ax[["pad"]],
                 circ = as.integer(layer$padding == "circular")),
-       out = list(h = a$ay[["out"]], w = a$ax[["out"]], fresh = TRUE))
+       out = list(h = a$ay[["out"]], w = a$ax[["out"]], indep = ctx$open, gaussian = TRUE,
+                  mixed = FALSE))
 }
 
 #' @export
