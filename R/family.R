@@ -41,8 +41,8 @@ nt_fc_family <- function(x, z = NULL, max_depth = 4, activation = "relu", w_var 
   input_var <- c(rowSums(x^2), if (!is.null(z)) rowSums(z^2)) / ncol(x)
   plan <- fit_tables(plan, function(tables)
     .Call(C_ntk_fc_self, input_var, plan$ints, plan$dbls, tables))
-  sync_gram()
-  res <- .Call(C_ntk_fc_family, x, z, plan$ints, plan$dbls, plan$tables, threads, progress)
+  res <- .Call(C_ntk_fc_family, x, z, plan$ints, plan$dbls, plan$tables, threads, progress,
+               gram_native())
   grid <- do.call(rbind, lapply(0:max_depth, function(d) data.frame(depth = d, fixed = 0:d)))
   labels <- list(rownames(x), if (is.null(z)) rownames(x) else rownames(z))
   wrap <- function(k) {

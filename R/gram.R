@@ -24,6 +24,3 @@ is_reference_blas <- function(path) {
   fast <- grepl("openblas|mkl|blis|atlas|accelerate|veclib|flexiblas|armpl|essl", path)
   !fast && grepl("^librblas|^libblas", basename(path))
 }
-
-# Tells the C side before a fully connected kernel is computed.
-sync_gram <- function() invisible(.Call(C_ntk_set_gram, gram_native()))

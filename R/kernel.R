@@ -92,9 +92,8 @@ matrix_kernels <- function(net, x, z, wanted, threads, progress) {
   input_var <- c(rowSums(x^2), if (!is.null(z)) rowSums(z^2)) / ncol(x)
   plan <- fit_tables(plan, function(tables)
     .Call(C_ntk_fc_self, input_var, plan$ints, plan$dbls, tables))
-  sync_gram()
   res <- .Call(C_ntk_fc_kernel, x, z, plan$ints, plan$dbls, plan$tables,
-               unname(wanted), threads, progress)
+               unname(wanted), threads, progress, gram_native())
   stats::setNames(res, c("ntk", "nngp"))
 }
 

@@ -55,9 +55,7 @@ nt_kernel_tiled <- function(net, x, z = NULL, what = "ntk", tile = 1000, store =
                                               what = what, tile = tile, n = layout$n, m = layout$m))
   todo <- which(!vapply(seq_len(nrow(layout$tiles)), function(i)
     !is.null(store) && file.exists(tile_file(store, i)), NA))
-  # test hook: tiles whose worker errors (option ntk.test_fail_tile)
-  fail <- getOption("ntk.test_fail_tile", integer(0))
-  results <- run_tiles(todo, layout, net, x, z, what, threads, store, fail)
+  results <- run_tiles(todo, layout, net, x, z, what, threads, store)
   failed <- todo[vapply(results, function(r) inherits(r, "error") || is.null(r), NA)]
   if (length(failed))
     stop(sprintf("%d tile%s failed (%s)%s: %s", length(failed), if (length(failed) > 1) "s" else "",
@@ -91,8 +89,7 @@ tile_tasks <- function(todo, layout, x, z) {
 
 # One tile, in a worker: diagonal tiles of a symmetric kernel are symmetric
 # kernels themselves (so their values match nt_kernel's exactly).
-compute_tile <- function(task, net, what, threads, store, fail = integer(0)) {
-  if (task$i %in% fail) stop("simulated failure of tile ", task$i)
+compute_tile <- function(task, net, what, threads, store) {
   k <- nt_kernel(net, task$x, task$z, what = what, threads = threads, progress = FALSE)
   if (length(what) == 1L) k <- stats::setNames(list(k), what)
   k <- lapply(k, function(m) unname(m@.Data))
@@ -105,13 +102,13 @@ compute_tile <- function(task, net, what, threads, store, fail = integer(0)) {
   k
 }
 
-run_tiles <- function(todo, layout, net, x, z, what, threads, store, fail) {
+run_tiles <- function(todo, layout, net, x, z, what, threads, store) {
   if (!length(todo)) return(list())
   tasks <- tile_tasks(todo, layout, x, z)
   progressr::with_progress({
     step <- progressr::progressor(along = tasks)
     future.apply::future_lapply(tasks, function(task) {
-      out <- tryCatch(compute_tile(task, net, what, threads, store, fail), error = function(e) e)
+      out <- tryCatch(compute_tile(task, net, what, threads, store), error = function(e) e)
       step(sprintf("tile %d", task$i))
       out
     }, future.seed = NULL, future.packages = "ntk", future.chunk.size = 1L)
@@ -193,10 +190,10 @@ nt_tiles_read <- function(store, file = NULL, what = NULL) {
   write_filematrix(layout, store, what, path)
 }
 
+# The machine's memory as the C side sees it (src/checks.c), Inf if unknown.
 physical_memory_bytes <- function() {
-  info <- tryCatch(readLines("/proc/meminfo", n = 1L), error = function(e) "")
-  kb <- suppressWarnings(as.numeric(gsub("[^0-9]", "", info)))
-  if (length(kb) && !is.na(kb)) kb * 1024 else Inf
+  bytes <- .Call(C_ntk_physical_memory)
+  if (bytes > 0) bytes else Inf
 }
 
 write_filematrix <- function(layout, store, what, path) {

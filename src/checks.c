@@ -44,8 +44,9 @@ void nt_check_what(SEXP what, int *want_ntk, int *want_nngp)
   if (!*want_ntk && !*want_nngp) Rf_error("'what' must ask for at least one kernel");
 }
 
-/* Physical memory in bytes, or 0 where the system does not say. */
-static double physical_memory(void)
+/* Physical memory in bytes, or 0 where the system does not say (R reads
+   it through ntk_physical_memory, for nt_tiles_read()). */
+double nt_physical_memory(void)
 {
 #if defined(_SC_PHYS_PAGES) && defined(_SC_PAGESIZE)
   long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
@@ -62,8 +63,13 @@ void nt_check_alloc(double n, double m, double copies, const char *what)
   double cells = n * m, bytes = cells * copies * sizeof(double);
   if (cells > (double) R_XLEN_T_MAX)
     Rf_error("%s of %.0f x %.0f entries exceeds R's vector length limit", what, n, m);
-  double ram = physical_memory();
+  double ram = nt_physical_memory();
   if (bytes > 1e13 || (ram > 0 && bytes > 0.9 * ram))
     Rf_error("%s of %.0f x %.0f entries would need %.1f GB (this machine has %.1f GB)",
              what, n, m, bytes / 1e9, ram / 1e9);
+}
+
+SEXP ntk_physical_memory(void)
+{
+  return Rf_ScalarReal(nt_physical_memory());
 }

@@ -40,17 +40,6 @@ typedef struct {
 
 /* ---- per-layer pieces ------------------------------------------------ */
 
-/* Input position of output row o under filter offset e, or -1 (padding). */
-static void fill_map(int *map, int nout, int nin, int q, int stride, int pad, int circ)
-{
-  for (int e = 0; e < q; e++)
-    for (int o = 0; o < nout; o++) {
-      int j = o * stride + e - pad;
-      if (circ) j = ((j % nin) + nin) % nin;
-      map[(size_t) e * nout + o] = (j >= 0 && j < nin) ? j : -1;
-    }
-}
-
 /* Partner of position i = (y, x) at offset (dy, dx) in an h x w image, or -1. */
 static inline int partner(int i, int w, int h, int dy, int dx)
 {
@@ -422,8 +411,8 @@ static int sp_pair(const sp_plan *sp, const double *x, const double *z,
       affine(ws, p * nb, part, op->p1, op->p2, op->trainable);
       break;
     case NT_OP_CONV: {
-      fill_map(ws->map_y, G(l, NT_G_HOUT), h, G(l, NT_G_QH), G(l, NT_G_SH), G(l, NT_G_PT), G(l, NT_G_CIRC));
-      fill_map(ws->map_x, G(l, NT_G_WOUT), w, G(l, NT_G_QW), G(l, NT_G_SW), G(l, NT_G_PL), G(l, NT_G_CIRC));
+      nt_window_map(ws->map_y, G(l, NT_G_HOUT), h, G(l, NT_G_QH), G(l, NT_G_SH), G(l, NT_G_PT), G(l, NT_G_CIRC));
+      nt_window_map(ws->map_x, G(l, NT_G_WOUT), w, G(l, NT_G_QW), G(l, NT_G_SW), G(l, NT_G_PL), G(l, NT_G_CIRC));
       double scale = op->p1 / ((double) G(l, NT_G_QH) * G(l, NT_G_QW));
       double keep = op->trainable ? 1.0 : 0.0;
       /* Outside the self pass the next activation's variances are known, so
@@ -535,19 +524,12 @@ static void sp_read(SEXP x, SEXP ops_int, SEXP ops_dbl, SEXP geom, SEXP band, SE
     int is_spatial_op = (op->kind & (NT_KIND_SPATIAL | NT_KIND_READOUT)) != 0;
     if (is_spatial_op && !spatial) Rf_error("layer %d comes after the readout", l + 1);
     if (code == NT_OP_CONV || code == NT_OP_AVGPOOL) {
-      int ho = g[NT_G_HOUT], wo = g[NT_G_WOUT];
-      /* bounds that keep every index computation inside int */
-      if (ho < 1 || wo < 1 || ho > 65536 || wo > 65536 || g[NT_G_QH] < 1 || g[NT_G_QW] < 1 ||
-          g[NT_G_SH] < 1 || g[NT_G_SW] < 1 || g[NT_G_QH] > 1000 || g[NT_G_QW] > 1000 ||
-          g[NT_G_SH] > 1000 || g[NT_G_SW] > 1000 || abs(g[NT_G_PT]) > 1000 || abs(g[NT_G_PL]) > 1000)
-        Rf_error("layer %d has an invalid geometry", l + 1);
-      if (code == NT_OP_AVGPOOL &&
-          (!sp->full || (ho - 1) * g[NT_G_SH] + g[NT_G_QH] > h ||
-           (wo - 1) * g[NT_G_SW] + g[NT_G_QW] > w))
-        Rf_error("layer %d: pooling windows leave the image", l + 1);
+      nt_check_window(g, code, h, w, l);
+      if (code == NT_OP_AVGPOOL && !sp->full)
+        Rf_error("layer %d: pooling needs all position pairs", l + 1);
       if (code == NT_OP_CONV && g[NT_G_CIRC] && !sp->full)
         Rf_error("layer %d: circular padding needs all position pairs", l + 1);
-      h = ho; w = wo;
+      h = g[NT_G_HOUT]; w = g[NT_G_WOUT];
     } else if (is_spatial_op) {
       if (code == NT_OP_GAP && !sp->full) Rf_error("global average pooling needs all position pairs");
       if (g[NT_G_LAPC] < 0) Rf_error("layer %d has a negative window", l + 1);
@@ -737,10 +719,8 @@ SEXP ntk_conv_kernel(SEXP x, SEXP z, SEXP ops_int, SEXP ops_dbl, SEXP geom, SEXP
     if (out_k) nt_mirror_upper(out_k, n, nth);
     if (out_t) nt_mirror_upper(out_t, n, nth);
   }
-  SEXP res = PROTECT(Rf_allocVector(VECSXP, 2));
-  SET_VECTOR_ELT(res, 0, k_ntk);
-  SET_VECTOR_ELT(res, 1, k_nngp);
-  UNPROTECT(3);
+  SEXP res = nt_result(2, (SEXP[]) {k_ntk, k_nngp});
+  UNPROTECT(2);
   return res;
 }
 
@@ -771,9 +751,7 @@ SEXP ntk_conv_self(SEXP x, SEXP ops_int, SEXP ops_dbl, SEXP geom, SEXP band, SEX
       }
       REAL(var)[a + (size_t) sp.plan.nact * i] = top;
     }
-  SEXP res = PROTECT(Rf_allocVector(VECSXP, 2));
-  SET_VECTOR_ELT(res, 0, var);
-  SET_VECTOR_ELT(res, 1, status);
-  UNPROTECT(3);
+  SEXP res = nt_result(2, (SEXP[]) {var, status});
+  UNPROTECT(2);
   return res;
 }

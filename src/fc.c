@@ -57,10 +57,10 @@ static void mirror_chunk(double *a, int n, int j0, int j1)
    the Gram work and each chunk is still in cache when its pairs run
    (src/gram.c: BLAS or a register-blocked loop). */
 static void gram_chunk(const double *x, const double *z, int n, int m, int d, int sym,
-                       int j0, int j1, const double *s0x, double *gram)
+                       int j0, int j1, const double *s0x, double *gram, int native)
 {
   int rows = sym ? j1 : n, cols = j1 - j0, ldz = sym ? n : m;
-  nt_gram(x, n, (sym ? x : z) + j0, ldz, rows, cols, d, 1.0 / d, gram + (size_t) n * j0, n);
+  nt_gram(x, n, (sym ? x : z) + j0, ldz, rows, cols, d, 1.0 / d, gram + (size_t) n * j0, n, native);
   if (sym)   /* the diagonal exactly as the self variances, so rho = 1 there */
     for (int j = j0; j < j1; j++) gram[j + (size_t) n * j] = s0x[j];
 }
@@ -108,6 +108,7 @@ typedef struct {
   const double *x, *z, *s0x, *selfx, *selfz;
   size_t stride;
   int n, m, d, sym;
+  int native;                /* the Gram matrix by nt_gram's own loop, not BLAS */
   double *gram, *out_k, *out_t;
   double *planes;            /* per activation: sqrt(s) then 1 / sqrt(s) of the rows */
   double *work;              /* per thread: two columns */
@@ -165,7 +166,7 @@ static R_xlen_t kernel_chunk(void *vctx, int j0, int j1)
 {
   const int block = 256;
   fc_job *job = (fc_job *) vctx;
-  gram_chunk(job->x, job->z, job->n, job->m, job->d, job->sym, j0, j1, job->s0x, job->gram);
+  gram_chunk(job->x, job->z, job->n, job->m, job->d, job->sym, j0, j1, job->s0x, job->gram, job->native);
   int n = job->n, tid = 0;
 #ifdef _OPENMP
   tid = omp_get_thread_num();
@@ -237,7 +238,7 @@ static void fc_inputs(SEXP x, SEXP z, const nt_plan *plan, int nth, fc_job *job)
 }
 
 SEXP ntk_fc_kernel(SEXP x, SEXP z, SEXP ops_int, SEXP ops_dbl, SEXP tables,
-                   SEXP what, SEXP threads, SEXP progress)
+                   SEXP what, SEXP threads, SEXP progress, SEXP native_gram)
 {
   int want_ntk, want_nngp;
   nt_check_what(what, &want_ntk, &want_nngp);
@@ -246,6 +247,7 @@ SEXP ntk_fc_kernel(SEXP x, SEXP z, SEXP ops_int, SEXP ops_dbl, SEXP tables,
   nt_plan plan;
   nt_plan_read(ops_int, ops_dbl, tables, &plan);
   fc_job job;
+  job.native = nt_check_flag(native_gram, "native_gram");
   fc_inputs(x, z, &plan, nth, &job);
   int n = job.n, m = job.m;
   nt_check_alloc(n, m, want_ntk + want_nngp, "the kernel matrix");
@@ -267,10 +269,8 @@ SEXP ntk_fc_kernel(SEXP x, SEXP z, SEXP ops_int, SEXP ops_dbl, SEXP tables,
   if (bad > 0)
     Rf_error("%.0f kernel entries overflowed the double range; rescale 'x' or lower the variances",
              (double) bad);
-  SEXP res = PROTECT(Rf_allocVector(VECSXP, 2));
-  SET_VECTOR_ELT(res, 0, k_ntk);
-  SET_VECTOR_ELT(res, 1, k_nngp);
-  UNPROTECT(3);
+  SEXP res = nt_result(2, (SEXP[]) {k_ntk, k_nngp});
+  UNPROTECT(2);
   return res;
 }
 
@@ -297,10 +297,8 @@ SEXP ntk_fc_self(SEXP s0, SEXP ops_int, SEXP ops_dbl, SEXP tables)
     INTEGER(status)[i] = nt_plan_self(&plan, REAL(s0)[i], self);
     for (int j = 0; j < plan.nact; j++) REAL(var)[j + (size_t) plan.nact * i] = self[NT_SELF * j];
   }
-  SEXP res = PROTECT(Rf_allocVector(VECSXP, 2));
-  SET_VECTOR_ELT(res, 0, var);
-  SET_VECTOR_ELT(res, 1, status);
-  UNPROTECT(3);
+  SEXP res = nt_result(2, (SEXP[]) {var, status});
+  UNPROTECT(2);
   return res;
 }
 
@@ -330,10 +328,8 @@ SEXP ntk_act_dual(SEXP ops_int, SEXP ops_dbl, SEXP tables, SEXP s1, SEXP s2, SEX
       Rf_error("a variance exceeds the activation table's range");
     nt_act_pair(plan.ops, a[i], b[i], sqrt(a[i]), sqrt(b[i]), cc[i], REAL(k) + i, REAL(kdot) + i);
   }
-  SEXP res = PROTECT(Rf_allocVector(VECSXP, 2));
-  SET_VECTOR_ELT(res, 0, k);
-  SET_VECTOR_ELT(res, 1, kdot);
-  UNPROTECT(3);
+  SEXP res = nt_result(2, (SEXP[]) {k, kdot});
+  UNPROTECT(2);
   return res;
 }
 
@@ -356,7 +352,7 @@ static R_xlen_t family_chunk(void *vctx, int j0, int j1)
   fc_job *job = &fj->job;
   int L = fj->depth;
   double ks[NT_MAX_FAMILY + 1], ms[NT_MAX_FAMILY + 1], run[NT_MAX_FAMILY + 1];
-  gram_chunk(job->x, job->z, job->n, job->m, job->d, job->sym, j0, j1, job->s0x, job->gram);
+  gram_chunk(job->x, job->z, job->n, job->m, job->d, job->sym, j0, j1, job->s0x, job->gram, job->native);
   R_xlen_t bad = 0;
   for (int j = j0; j < j1; j++) {
     int rows = job->sym ? j + 1 : job->n;
@@ -399,7 +395,7 @@ static R_xlen_t family_chunk(void *vctx, int j0, int j1)
 }
 
 SEXP ntk_fc_family(SEXP x, SEXP z, SEXP ops_int, SEXP ops_dbl, SEXP tables, SEXP threads,
-                   SEXP progress)
+                   SEXP progress, SEXP native_gram)
 {
   int nth = nt_threads_clamp(nt_check_int_scalar(threads, "threads", 1, 1024));
   int show = nt_check_flag(progress, "progress");
@@ -413,6 +409,7 @@ SEXP ntk_fc_family(SEXP x, SEXP z, SEXP ops_int, SEXP ops_dbl, SEXP tables, SEXP
   if (L > NT_MAX_FAMILY) Rf_error("the family's depth must be at most %d", NT_MAX_FAMILY);
   family_job fj;
   fj.depth = L;
+  fj.job.native = nt_check_flag(native_gram, "native_gram");
   fc_inputs(x, z, &plan, nth, &fj.job);
   int n = fj.job.n, m = fj.job.m, nk = (L + 1) * (L + 2) / 2;
   nt_check_alloc(n, m, nk + L + 1, "the family of kernel matrices");
@@ -441,9 +438,7 @@ SEXP ntk_fc_family(SEXP x, SEXP z, SEXP ops_int, SEXP ops_dbl, SEXP tables, SEXP
     for (int i = 0; i < nk; i++) nt_mirror_upper(fj.ntk[i], n, nth);
     for (int i = 0; i <= L; i++) nt_mirror_upper(fj.nngp[i], n, nth);
   }
-  SEXP res = PROTECT(Rf_allocVector(VECSXP, 2));
-  SET_VECTOR_ELT(res, 0, ntk);
-  SET_VECTOR_ELT(res, 1, nngp);
-  UNPROTECT(3);
+  SEXP res = nt_result(2, (SEXP[]) {ntk, nngp});
+  UNPROTECT(2);
   return res;
 }

@@ -55,16 +55,7 @@ static void fl_build(fl_net *net, const nt_plan *plan, const int *geom, int h0, 
     L->in = in->at;
     L->pin = p; L->cin = c; L->hin = h; L->win = w;
     int last = l == plan->nops - 1;
-    if (op->code == NT_OP_CONV || op->code == NT_OP_AVGPOOL) {
-      if (g[NT_G_HIN] != h || g[NT_G_WIN] != w || g[NT_G_HOUT] < 1 || g[NT_G_WOUT] < 1 ||
-          g[NT_G_HOUT] > 65536 || g[NT_G_WOUT] > 65536 || g[NT_G_QH] < 1 || g[NT_G_QW] < 1 ||
-          g[NT_G_QH] > 1000 || g[NT_G_QW] > 1000 || g[NT_G_SH] < 1 || g[NT_G_SW] < 1 ||
-          g[NT_G_SH] > 1000 || g[NT_G_SW] > 1000 || abs(g[NT_G_PT]) > 1000 || abs(g[NT_G_PL]) > 1000)
-        Rf_error("layer %d has an invalid geometry", l + 1);
-      if (op->code == NT_OP_AVGPOOL &&
-          ((g[NT_G_HOUT] - 1) * g[NT_G_SH] + g[NT_G_QH] > h || (g[NT_G_WOUT] - 1) * g[NT_G_SW] + g[NT_G_QW] > w))
-        Rf_error("layer %d: pooling windows leave the image", l + 1);
-    }
+    if (op->code == NT_OP_CONV || op->code == NT_OP_AVGPOOL) nt_check_window(g, op->code, h, w, l);
     if ((op->code == NT_OP_FLATTEN || op->code == NT_OP_GAP) && (double) p * c > 1e9)
       Rf_error("layer %d is too large", l + 1);
     switch (op->code) {
@@ -78,14 +69,18 @@ static void fl_build(fl_net *net, const nt_plan *plan, const int *geom, int h0, 
       L->pt = g[NT_G_PT]; L->pl = g[NT_G_PL]; L->circ = g[NT_G_CIRC];
       L->pout = L->hout * L->wout; L->cout = width; L->fan = L->qh * L->qw * c;
       L->patch = (int *) R_alloc((size_t) L->qh * L->qw * L->pout, sizeof(int));
-      for (int ey = 0; ey < L->qh; ey++)
-        for (int ex = 0; ex < L->qw; ex++)
-          for (int o = 0; o < L->pout; o++) {
-            int jy = (o / L->wout) * L->sh + ey - L->pt, jx = (o % L->wout) * L->sw + ex - L->pl;
-            if (L->circ) { jy = ((jy % h) + h) % h; jx = ((jx % w) + w) % w; }
-            L->patch[((size_t) ey * L->qw + ex) * L->pout + o] =
-              (jy >= 0 && jy < h && jx >= 0 && jx < w) ? jy * w + jx : -1;
-          }
+      {
+        int *my = (int *) R_alloc((size_t) L->qh * L->hout, sizeof(int));
+        int *mx = (int *) R_alloc((size_t) L->qw * L->wout, sizeof(int));
+        nt_window_map(my, L->hout, h, L->qh, L->sh, L->pt, L->circ);
+        nt_window_map(mx, L->wout, w, L->qw, L->sw, L->pl, L->circ);
+        for (int ey = 0; ey < L->qh; ey++)
+          for (int ex = 0; ex < L->qw; ex++)
+            for (int o = 0; o < L->pout; o++) {
+              int jy = my[(size_t) ey * L->hout + o / L->wout], jx = mx[(size_t) ex * L->wout + o % L->wout];
+              L->patch[((size_t) ey * L->qw + ex) * L->pout + o] = jy >= 0 && jx >= 0 ? jy * w + jx : -1;
+            }
+      }
       break;
     case NT_OP_AVGPOOL:
       L->hout = g[NT_G_HOUT]; L->wout = g[NT_G_WOUT];
@@ -489,10 +484,8 @@ SEXP ntk_empirical(SEXP x, SEXP shape, SEXP ops_int, SEXP ops_dbl, SEXP geom, SE
   }
   nt_progress_end(&bar);
   for (size_t k = 0; k < (size_t) n * n; k++) { acc_t[k] /= ns; acc_k[k] /= ns; }
-  SEXP res = PROTECT(Rf_allocVector(VECSXP, 2));
-  SET_VECTOR_ELT(res, 0, ntk);
-  SET_VECTOR_ELT(res, 1, nngp);
-  UNPROTECT(3);
+  SEXP res = nt_result(2, (SEXP[]) {ntk, nngp});
+  UNPROTECT(2);
   return res;
 }
 
@@ -651,12 +644,7 @@ SEXP ntk_train(SEXP x, SEXP y, SEXP x_test, SEXP shape, SEXP ops_int, SEXP ops_d
   }
   nt_progress_end(&bar);
   if (ntk_flag) empirical_ntk(&net, &ta, REAL(ntk1));
-  SEXP res = PROTECT(Rf_allocVector(VECSXP, 5));
-  SET_VECTOR_ELT(res, 0, out_train);
-  SET_VECTOR_ELT(res, 1, out_test);
-  SET_VECTOR_ELT(res, 2, change);
-  SET_VECTOR_ELT(res, 3, ntk0);
-  SET_VECTOR_ELT(res, 4, ntk1);
-  UNPROTECT(6);
+  SEXP res = nt_result(5, (SEXP[]) {out_train, out_test, change, ntk0, ntk1});
+  UNPROTECT(5);
   return res;
 }

@@ -2,19 +2,10 @@
    register-blocked loop (8 rows x 4 columns of the output accumulated in
    registers, with AVX-512 or AVX2 + FMA clones where the CPU has them)
    that is 2 to 6 times as fast as the reference BLAS R often runs on, and
-   usually slower than an optimised one.  Which is used is set from R
-   (option ntk.gram; see R/gram.R). Also the mirroring of symmetric
-   results, shared by the engines. */
+   usually slower than an optimised one.  Which is used is an argument of
+   the entry points, chosen in R (option ntk.gram; see R/gram.R). Also the
+   mirroring of symmetric results, shared by the engines. */
 #include "ntk.h"
-
-static int use_native = 1;
-
-SEXP ntk_set_gram(SEXP native)
-{
-  int old = use_native;
-  use_native = nt_check_flag(native, "native");
-  return Rf_ScalarInteger(old);
-}
 
 /* One entry, for the rows and columns left over by the blocks. */
 static inline double gram_entry(const double *x, int ldx, const double *z, int ldz, int i, int j,
@@ -64,9 +55,9 @@ static void gram_native(const double *x, int ldx, const double *z, int ldz, int 
 /* out[i + ldo * j] = alpha * sum_c x[i + ldx * c] * z[j + ldz * c] for
    i < rows, j < cols (x: rows x d, z: cols x d, column-major). */
 void nt_gram(const double *x, int ldx, const double *z, int ldz, int rows, int cols, int d,
-             double alpha, double *out, int ldo)
+             double alpha, double *out, int ldo, int native)
 {
-  if (use_native) {
+  if (native) {
     gram_native(x, ldx, z, ldz, rows, cols, d, alpha, out, ldo);
     return;
   }

@@ -234,9 +234,10 @@ void nt_advise_huge(void *p, size_t bytes);
 /* src/gram.c: the upper triangle of a symmetric n x n matrix copied into
    its lower one, on nth threads */
 void nt_mirror_upper(double *a, int n, int nth);
-/* src/gram.c: alpha * x z' on a block of rows and columns */
+/* src/gram.c: alpha * x z' on a block of rows and columns, by the
+   register-blocked loop (native) or BLAS */
 void nt_gram(const double *x, int ldx, const double *z, int ldz, int rows, int cols, int d,
-             double alpha, double *out, int ldo);
+             double alpha, double *out, int ldo, int native);
 /* relu_column.c: ABReLU duals of `rows` pairs whose x sides have sqrt(s)
    and 1 / sqrt(s) in r1, ir1 and whose z side has r2, ir2, then the dense
    layer `dense` (or none); k and t in place. */
@@ -271,7 +272,17 @@ void nt_check_finite(const double *x, R_xlen_t n, const char *name);
 int nt_check_int_scalar(SEXP x, const char *name, int lo, int hi);
 int nt_check_flag(SEXP x, const char *name);
 void nt_check_alloc(double n, double m, double copies, const char *what);
+double nt_physical_memory(void);   /* bytes, 0 where the system does not say */
 void nt_check_what(SEXP what, int *want_ntk, int *want_nngp);
+
+/* geometry.c: the checks of a conv or pool op's geometry column (layer l,
+   reading h x w positions), and the input position of each (filter offset,
+   output position) along one axis, -1 in the zero padding. */
+void nt_check_window(const int *g, int code, int h, int w, int l);
+void nt_window_map(int *map, int nout, int nin, int q, int stride, int pad, int circ);
+
+/* result.c: list(items[0], ..., items[n - 1]) */
+SEXP nt_result(int n, const SEXP *items);
 
 /* threads.c */
 int nt_threads_clamp(int requested);

@@ -175,7 +175,7 @@ test_that("the C side validates the slots of a plan", {
   x <- branch_inputs()
   plan <- ntk:::compile_plan(fc_branch_nets()$residual)
   run <- function(ints) .Call(ntk:::C_ntk_fc_kernel, x, NULL, ints, plan$dbls, list(),
-                              c(TRUE, TRUE), 1L, FALSE)
+                              c(TRUE, TRUE), 1L, FALSE, TRUE)
   expect_equal(run(plan$ints)[[1]], unclass(nt_kernel(fc_branch_nets()$residual, x)),
                ignore_attr = TRUE)
   fan_in <- which(plan$ints["code", ] == ntk:::op_code("sum"))[1]

@@ -10,17 +10,16 @@ valid_calls <- function() {
   fin <- ntk:::finite_setup(nt_fc(1), x, NULL)
   act <- ntk:::compile_plan(nt_serial(nt_erf()))
   list(
-    ntk_fc_kernel = list(x, NULL, fc$ints, fc$dbls, list(), c(TRUE, TRUE), 1L, FALSE),
+    ntk_fc_kernel = list(x, NULL, fc$ints, fc$dbls, list(), c(TRUE, TRUE), 1L, FALSE, TRUE),
     ntk_fc_self = list(c(1, 2), fc$ints, fc$dbls, list()),
-    ntk_fc_family = list(x, NULL, fc$ints, fc$dbls, list(), 1L, FALSE),
+    ntk_fc_family = list(x, NULL, fc$ints, fc$dbls, list(), 1L, FALSE, FALSE),
     ntk_conv_kernel = list(img, NULL, sp$ints, sp$dbls, sp$geom, sp$band, FALSE, list(),
                            c(TRUE, FALSE), 1L, FALSE),
     ntk_conv_self = list(img, spg$ints, spg$dbls, spg$geom, spg$band, TRUE, list()),
     ntk_act_dual = list(act$ints, act$dbls, list(), c(1, 2), c(1, 3), c(0.5, -1)),
     ntk_empirical = list(fin$data, fin$shape, fin$plan$ints, fin$plan$dbls, fin$plan$geom, 8L, 1L, FALSE),
     ntk_train = list(fin$data, c(1, 2, 3), NULL, fin$shape, fin$plan$ints, fin$plan$dbls,
-                     fin$plan$geom, 8L, 0.1, c(0L, 2L), FALSE, TRUE, FALSE),
-    ntk_set_gram = list(TRUE))
+                     fin$plan$geom, 8L, 0.1, c(0L, 2L), FALSE, TRUE, FALSE))
 }
 
 bad_values <- list(NULL, "a", integer(0), numeric(0), NA, NA_real_, list(), TRUE, -1L, 1e9,
@@ -37,7 +36,7 @@ test_that("the valid calls run", {
 test_that("every registered routine turns wrong arguments into R errors", {
   routines <- getDLLRegisteredRoutines("ntk")$.Call
   calls <- valid_calls()
-  expect_setequal(setdiff(names(routines), c("ntk_omp_info", "ntk_op_layout")), names(calls))
+  expect_setequal(setdiff(names(routines), c("ntk_omp_info", "ntk_op_layout", "ntk_physical_memory")), names(calls))
   errors <- 0; total <- 0
   well_formed <- function(out) {
     all(rapply(list(out), function(p) is.numeric(p) && all(is.finite(p) | is.na(p) & is.integer(p)),
@@ -72,11 +71,11 @@ test_that("the op registry is the one list of op codes, and engines refuse what 
   fc <- compile_plan(nt_fc(2))
   unknown <- fc$ints
   unknown[1, 2] <- max(layout$codes) + 1L
-  expect_error(.Call(C_ntk_fc_kernel, x, NULL, unknown, fc$dbls, list(), c(TRUE, TRUE), 1L, FALSE),
+  expect_error(.Call(C_ntk_fc_kernel, x, NULL, unknown, fc$dbls, list(), c(TRUE, TRUE), 1L, FALSE, TRUE),
                "layer 2 has an unknown code")
   spatial <- fc$ints
   spatial[1, 2] <- op_code("gap")
-  expect_error(.Call(C_ntk_fc_kernel, x, NULL, spatial, fc$dbls, list(), c(TRUE, TRUE), 1L, FALSE),
+  expect_error(.Call(C_ntk_fc_kernel, x, NULL, spatial, fc$dbls, list(), c(TRUE, TRUE), 1L, FALSE, TRUE),
                "layer 2 \\(gap\\) is spatial")
   fin <- finite_setup(nt_cnn(1, readout = "flatten"), array(rnorm(2 * 16), c(2, 4, 4, 1)), NULL)
   lap <- fin$plan$ints

@@ -49,7 +49,7 @@ test_that("bad layer and network parameters are refused", {
 test_that("the registered C routines reject malformed arguments", {
   plan <- ntk:::compile_plan(nt_fc(1))
   call <- function(...) .Call(ntk:::C_ntk_fc_kernel, ...)
-  ok <- list(matrix(1, 2, 2), NULL, plan$ints, plan$dbls, list(), c(TRUE, FALSE), 1L, FALSE)
+  ok <- list(matrix(1, 2, 2), NULL, plan$ints, plan$dbls, list(), c(TRUE, FALSE), 1L, FALSE, TRUE)
   expect_type(do.call(call, ok), "list")
   with <- function(i, value) { args <- ok; args[i] <- list(value); args }
   expect_error(do.call(call, with(1, 1:4)), "'x' must be a double matrix")

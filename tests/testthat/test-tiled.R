@@ -35,9 +35,12 @@ test_that("a failed tile is reported, and a rerun completes it without redoing t
   x <- matrix(rnorm(23 * 3), 23)
   store <- file.path(tempdir(), "ntk-store-test")
   unlink(store, recursive = TRUE)
-  old <- options(ntk.test_fail_tile = 4L)
+  # a worker that fails on tile 4 (trace() on the worker function; no hook
+  # in the package's code)
+  suppressMessages(trace("compute_tile", quote(if (task$i == 4L) stop("simulated failure of tile 4")),
+        where = asNamespace("ntk"), print = FALSE))
   expect_error(nt_kernel_tiled(nt_fc(2), x, tile = 7, store = store), "1 tile failed \\(4\\)")
-  options(old)
+  suppressMessages(untrace("compute_tile", where = asNamespace("ntk")))
   written <- list.files(store, pattern = "^tile-")
   expect_length(written, 9L)                            # 10 tiles on and above the diagonal
   stamps <- file.mtime(file.path(store, written))

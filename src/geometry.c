@@ -1,0 +1,35 @@
+/* Geometry shared by the convolutional and finite engines: the checks of a
+   window op's geometry column, and the map from output positions and filter
+   offsets to input positions (zero or circular padding). */
+#include "ntk.h"
+
+/* An R error unless the conv or pool op of layer l (0-based), reading an
+   h x w image, has a geometry whose every index stays inside the image and
+   inside int. */
+void nt_check_window(const int *g, int code, int h, int w, int l)
+{
+  int ho = g[NT_G_HOUT], wo = g[NT_G_WOUT];
+  if (g[NT_G_HIN] != h || g[NT_G_WIN] != w)
+    Rf_error("layer %d expects %d x %d positions, but gets %d x %d",
+             l + 1, g[NT_G_HIN], g[NT_G_WIN], h, w);
+  if (ho < 1 || wo < 1 || ho > 65536 || wo > 65536 || g[NT_G_QH] < 1 || g[NT_G_QW] < 1 ||
+      g[NT_G_SH] < 1 || g[NT_G_SW] < 1 || g[NT_G_QH] > 1000 || g[NT_G_QW] > 1000 ||
+      g[NT_G_SH] > 1000 || g[NT_G_SW] > 1000 || g[NT_G_PT] < -1000 || g[NT_G_PT] > 1000 ||
+      g[NT_G_PL] < -1000 || g[NT_G_PL] > 1000)
+    Rf_error("layer %d has an invalid geometry", l + 1);
+  if (code == NT_OP_AVGPOOL &&
+      ((ho - 1) * g[NT_G_SH] + g[NT_G_QH] > h || (wo - 1) * g[NT_G_SW] + g[NT_G_QW] > w))
+    Rf_error("layer %d: pooling windows leave the image", l + 1);
+}
+
+/* map[e * nout + o]: the input position that output o reads at filter
+   offset e along one axis, or -1 in the zero padding. */
+void nt_window_map(int *map, int nout, int nin, int q, int stride, int pad, int circ)
+{
+  for (int e = 0; e < q; e++)
+    for (int o = 0; o < nout; o++) {
+      int j = o * stride + e - pad;
+      if (circ) j = ((j % nin) + nin) % nin;
+      map[(size_t) e * nout + o] = (j >= 0 && j < nin) ? j : -1;
+    }
+}
