@@ -24,7 +24,7 @@
 #' @export
 nt_fc_family <- function(x, z = NULL, max_depth = 4, activation = "relu", w_var = 2, b_var = 0,
                          arora = FALSE, threads = nt_threads(), progress = interactive()) {
-  max_depth <- check_count(max_depth, "max_depth", 0L, 64L)
+  max_depth <- check_count(max_depth, "max_depth", 0L)
   arora <- check_flag(arora, "arora")
   x <- as_input_matrix(x, "x")
   if (!is.null(z)) {

@@ -103,57 +103,88 @@ static R_xlen_t fc_drive(void *ctx, fc_chunk_fn chunk, int n, int m, int sym, in
   return bad;
 }
 
+/* A fully connected kernel job.  Each slot's state is one column of pairs:
+   K, and `channels` NTKs, where channel c freezes the affine layers before
+   the c-th (channel 0: the network as given; more channels give every
+   frozen-prefix NTK in one pass, see ntk_fc_family).  Taps copy K and each
+   channel's NTK after chosen ops into output matrices. */
 typedef struct {
   const nt_plan *plan;
   const double *x, *z, *s0x, *selfx, *selfz;
   size_t stride;
   int n, m, d, sym;
   int native;                /* the Gram matrix by nt_gram's own loop, not BLAS */
-  double *gram, *out_k, *out_t;
+  int channels;
+  int *tap_at;               /* per op: its tap, or -1 */
+  double **tap_k, **tap_t;   /* per tap: K, and channels NTKs (NULL: not wanted) */
+  int nouts;
+  double **outs;             /* every output matrix (mirroring, overflow count) */
+  double *gram;              /* an output whose column j holds the Gram before it is read */
   double *planes;            /* per activation: sqrt(s) then 1 / sqrt(s) of the rows */
-  double *work;              /* per thread: two columns */
+  double *work;              /* per thread and slot: K, then the channels' NTKs; a scratch column */
 } fc_job;
 
-/* All layers on rows [r0, r1) of one column of pairs (kb[slot], tb[slot]
-   hold the column of each slot's state; sz the column input's self
-   variances). */
-static void column_layers(const fc_job *job, const double *sz, int r0, int r1, double **kb,
-                          double **tb)
+static size_t work_per_thread(const fc_job *job)
 {
-  int n = job->n, rows = r1 - r0, a = 0;
+  return (size_t) job->n * ((1 + (size_t) job->channels) * job->plan->nslots + 1);
+}
+
+/* NTK update of an activation on every channel: t_c *= kdot. */
+static void scale_channels(double *t, size_t n, int channels, const double *kdot, int rows)
+{
+  for (int c = 0; c < channels; c++)
+    for (int i = 0; i < rows; i++) t[c * n + i] *= kdot[i];
+}
+
+/* All layers on rows [r0, r1) of column j (kb[slot], tb[slot] hold each
+   slot's state; sz the column input's self variances; scratch a column). */
+static void column_layers(const fc_job *job, const double *sz, int j, int r0, int r1,
+                          double **kb, double **tb, double *scratch)
+{
+  int n = job->n, rows = r1 - r0, a = 0, affine = 0, C = job->channels;
   for (int l = 0; l < job->plan->nops; l++) {
     const nt_op *op = job->plan->ops + l;
     double *k = kb[op->slot] + r0, *t = tb[op->slot] + r0;
-    if (op->kind & NT_KIND_BRANCH) {
+    if (op->kind & NT_KIND_BRANCH) {   /* one channel (ntk_fc_family refuses branches) */
       double *ks[NT_MAX_SLOTS], *ts[NT_MAX_SLOTS];
-      for (int j = 0; j < job->plan->nslots; j++) { ks[j] = kb[j] + r0; ts[j] = tb[j] + r0; }
+      for (int s = 0; s < job->plan->nslots; s++) { ks[s] = kb[s] + r0; ts[s] = tb[s] + r0; }
       nt_branch_step(op, ks, ts, rows);
-      continue;
-    }
-    if (op->kind & NT_KIND_AFFINE) {   /* dense: the only affine op on vectors */
-      double w = op->p1, bias = op->p2, keep = op->trainable ? 1.0 : 0.0;
-      for (int i = 0; i < rows; i++) {
-        double kk = w * k[i] + bias;
-        k[i] = kk;
-        t[i] = w * t[i] + keep * kk;
+    } else if (op->kind & NT_KIND_AFFINE) {   /* dense: the only affine op on vectors */
+      double w = op->p1, bias = op->p2;
+      for (int i = 0; i < rows; i++) k[i] = w * k[i] + bias;
+      for (int c = 0; c < C; c++) {
+        double keep = op->trainable && affine >= c ? 1.0 : 0.0, *tc = t + (size_t) c * n;
+        for (int i = 0; i < rows; i++) tc[i] = w * tc[i] + keep * k[i];
       }
-      continue;
-    }
-    if (op->code == NT_OP_ABRELU) {
+      affine++;
+    } else if (op->code == NT_OP_ABRELU) {
       const double *plane = job->planes + (size_t) 2 * n * a;
-      const nt_op *next = op->fuse ? op + 1 : NULL;   /* the fusion pass's dense layer */
-      nt_abrelu_column(op->p1, op->p2, plane + r0, plane + n + r0, sz[NT_SELF * a + 1],
-                       sz[NT_SELF * a + 2], k, t, rows, next);
-      if (next) l++;
-    } else {
-      for (int i = 0; i < rows; i++) {
-        double kd;
-        k[i] = nt_act_self(op, job->selfx + job->stride * (r0 + i) + NT_SELF * a, sz + NT_SELF * a,
-                           k[i], &kd);
-        t[i] *= kd;
+      double r2 = sz[NT_SELF * a + 1], ir2 = sz[NT_SELF * a + 2];
+      if (C == 1) {
+        const nt_op *next = op->fuse ? op + 1 : NULL;   /* the fusion pass's dense layer */
+        nt_abrelu_column(op->p1, op->p2, plane + r0, plane + n + r0, r2, ir2, k, t, rows, next);
+        if (next) { l++; affine++; }   /* taps sit after dense layers, never inside a pair */
+      } else {   /* kdot into the scratch column, then every channel */
+        for (int i = 0; i < rows; i++) scratch[i] = 1.0;
+        nt_abrelu_column(op->p1, op->p2, plane + r0, plane + n + r0, r2, ir2, k, scratch, rows, NULL);
+        scale_channels(t, n, C, scratch, rows);
       }
+      a++;
+    } else {
+      for (int i = 0; i < rows; i++)
+        k[i] = nt_act_self(op, job->selfx + job->stride * (r0 + i) + NT_SELF * a, sz + NT_SELF * a,
+                           k[i], scratch + i);
+      scale_channels(t, n, C, scratch, rows);
+      a++;
     }
-    a++;
+    int q = job->tap_at[l];
+    if (q < 0) continue;
+    size_t at = (size_t) n * j + r0;
+    if (job->tap_k[q]) memcpy(job->tap_k[q] + at, kb[op->slot] + r0, rows * sizeof(double));
+    for (int c = 0; c < C; c++)
+      if (job->tap_t[(size_t) q * C + c])
+        memcpy(job->tap_t[(size_t) q * C + c] + at, tb[op->slot] + (size_t) c * n + r0,
+               rows * sizeof(double));
   }
 }
 
@@ -166,39 +197,80 @@ static R_xlen_t kernel_chunk(void *vctx, int j0, int j1)
 {
   const int block = 256;
   fc_job *job = (fc_job *) vctx;
-  gram_chunk(job->x, job->z, job->n, job->m, job->d, job->sym, j0, j1, job->s0x, job->gram, job->native);
+  gram_chunk(job->x, job->z, job->n, job->m, job->d, job->sym, j0, j1, job->s0x, job->gram,
+             job->native);
   int n = job->n, tid = 0;
 #ifdef _OPENMP
   tid = omp_get_thread_num();
 #endif
-  int nslots = job->plan->nslots;
+  int nslots = job->plan->nslots, C = job->channels;
+  double *base = job->work + work_per_thread(job) * tid;
   double *kbs[NT_MAX_SLOTS], *tbs[NT_MAX_SLOTS];
   for (int s = 0; s < nslots; s++) {
-    kbs[s] = job->work + (size_t) 2 * n * (nslots * (size_t) tid + s);
+    kbs[s] = base + (size_t) n * (1 + C) * s;
     tbs[s] = kbs[s] + n;
   }
-  double *kb = kbs[0], *tb = tbs[0];
+  double *scratch = base + (size_t) n * (1 + C) * nslots;
   R_xlen_t bad = 0;
   for (int j = j0; j < j1; j++) {
     int rows = job->sym ? j + 1 : n;
     const double *sz = job->selfz + job->stride * j;
-    memcpy(kb, job->gram + (size_t) n * j, rows * sizeof(double));
-    memset(tb, 0, rows * sizeof(double));
+    memcpy(kbs[0], job->gram + (size_t) n * j, rows * sizeof(double));
+    for (int c = 0; c < C; c++) memset(tbs[0] + (size_t) c * n, 0, rows * sizeof(double));
     for (int r0 = 0; r0 < rows; r0 += block)
-      column_layers(job, sz, r0, r0 + block < rows ? r0 + block : rows, kbs, tbs);
+      column_layers(job, sz, j, r0, r0 + block < rows ? r0 + block : rows, kbs, tbs, scratch);
     /* |v| <= DBL_MAX is false for Inf and NaN: inline, unlike R_FINITE */
-    double *ok = job->out_k ? job->out_k + (size_t) n * j : NULL;
-    double *ot = job->out_t ? job->out_t + (size_t) n * j : NULL;
-    if (ok) memcpy(ok, kb, rows * sizeof(double));
-    if (ot) memcpy(ot, tb, rows * sizeof(double));
-    for (int i = 0; i < rows; i++)
-      bad += !(fabs(kb[i]) <= DBL_MAX && fabs(tb[i]) <= DBL_MAX);
+    for (int o = 0; o < job->nouts; o++) {
+      const double *col = job->outs[o] + (size_t) n * j;
+      for (int i = 0; i < rows; i++) bad += !(fabs(col[i]) <= DBL_MAX);
+    }
   }
-  if (job->sym) {   /* mirror the chunk while it is in cache */
-    if (job->out_k) mirror_chunk(job->out_k, n, j0, j1);
-    if (job->out_t) mirror_chunk(job->out_t, n, j0, j1);
-  }
+  if (job->sym)   /* mirror the chunk while it is in cache */
+    for (int o = 0; o < job->nouts; o++) mirror_chunk(job->outs[o], n, j0, j1);
   return bad;
+}
+
+/* Output matrices: allocated, registered for mirroring and the overflow
+   count, advised for huge pages. */
+static SEXP new_output(fc_job *job)
+{
+  SEXP k = Rf_allocMatrix(REALSXP, job->n, job->m);
+  job->outs[job->nouts++] = REAL(k);
+  nt_advise_huge(REAL(k), (size_t) job->n * job->m * sizeof(double));
+  return k;
+}
+
+/* Taps and channels: `ntap` taps, all outputs NULL until set. */
+static void job_taps(fc_job *job, int channels, int ntap, int nouts)
+{
+  job->channels = channels;
+  job->tap_at = (int *) R_alloc(job->plan->nops > 0 ? job->plan->nops : 1, sizeof(int));
+  for (int l = 0; l < job->plan->nops; l++) job->tap_at[l] = -1;
+  job->tap_k = (double **) R_alloc(ntap, sizeof(double *));
+  job->tap_t = (double **) R_alloc((size_t) ntap * channels, sizeof(double *));
+  for (int q = 0; q < ntap; q++) job->tap_k[q] = NULL;
+  for (int q = 0; q < ntap * channels; q++) job->tap_t[q] = NULL;
+  job->outs = (double **) R_alloc(nouts, sizeof(double *));
+  job->nouts = 0;
+}
+
+/* The per-activation row planes, the per-thread work, then the engine. */
+static void run_job(fc_job *job, int nth, double cost, int show)
+{
+  const nt_plan *plan = job->plan;
+  int n = job->n;
+  job->planes = (double *) R_alloc((size_t) 2 * n * (plan->nact > 0 ? plan->nact : 1), sizeof(double));
+  for (int a = 0; a < plan->nact; a++)
+    for (int i = 0; i < n; i++) {
+      job->planes[(size_t) 2 * n * a + i] = job->selfx[job->stride * i + NT_SELF * a + 1];
+      job->planes[(size_t) 2 * n * a + n + i] = job->selfx[job->stride * i + NT_SELF * a + 2];
+    }
+  job->work = (double *) R_alloc(work_per_thread(job) * nth, sizeof(double));
+  job->gram = job->outs[0];   /* the Gram is overwritten in place, column by column */
+  R_xlen_t bad = fc_drive(job, kernel_chunk, n, job->m, job->sym, nth, cost, show);
+  if (bad > 0)
+    Rf_error("%.0f kernel entries overflowed the double range; rescale 'x' or lower the variances",
+             (double) bad);
 }
 
 /* Checks shared by the kernel and family entry points; fills the inputs'
@@ -249,26 +321,15 @@ SEXP ntk_fc_kernel(SEXP x, SEXP z, SEXP ops_int, SEXP ops_dbl, SEXP tables,
   fc_job job;
   job.native = nt_check_flag(native_gram, "native_gram");
   fc_inputs(x, z, &plan, nth, &job);
-  int n = job.n, m = job.m;
-  nt_check_alloc(n, m, want_ntk + want_nngp, "the kernel matrix");
-  job.planes = (double *) R_alloc((size_t) 2 * n * (plan.nact > 0 ? plan.nact : 1), sizeof(double));
-  for (int a = 0; a < plan.nact; a++)
-    for (int i = 0; i < n; i++) {
-      job.planes[(size_t) 2 * n * a + i] = job.selfx[job.stride * i + NT_SELF * a + 1];
-      job.planes[(size_t) 2 * n * a + n + i] = job.selfx[job.stride * i + NT_SELF * a + 2];
-    }
-  job.work = (double *) R_alloc((size_t) 2 * n * nth * plan.nslots, sizeof(double));
-  SEXP k_ntk = PROTECT(want_ntk ? Rf_allocMatrix(REALSXP, n, m) : R_NilValue);
-  SEXP k_nngp = PROTECT(want_nngp ? Rf_allocMatrix(REALSXP, n, m) : R_NilValue);
-  job.out_t = want_ntk ? REAL(k_ntk) : NULL;
-  job.out_k = want_nngp ? REAL(k_nngp) : NULL;
-  if (job.out_t) nt_advise_huge(job.out_t, (size_t) n * m * sizeof(double));
-  if (job.out_k) nt_advise_huge(job.out_k, (size_t) n * m * sizeof(double));
-  job.gram = want_nngp ? job.out_k : job.out_t;   /* the Gram is overwritten in place */
-  R_xlen_t bad = fc_drive(&job, kernel_chunk, n, m, job.sym, nth, plan_cost(&plan), show);
-  if (bad > 0)
-    Rf_error("%.0f kernel entries overflowed the double range; rescale 'x' or lower the variances",
-             (double) bad);
+  nt_check_alloc(job.n, job.m, want_ntk + want_nngp, "the kernel matrix");
+  if (plan.nops < 1) Rf_error("the plan has no layers");
+  job_taps(&job, 1, 1, 2);
+  job.tap_at[plan.nops - 1] = 0;   /* one tap: the output */
+  SEXP k_nngp = PROTECT(want_nngp ? new_output(&job) : R_NilValue);
+  SEXP k_ntk = PROTECT(want_ntk ? new_output(&job) : R_NilValue);
+  job.tap_k[0] = want_nngp ? REAL(k_nngp) : NULL;
+  job.tap_t[0] = want_ntk ? REAL(k_ntk) : NULL;
+  run_job(&job, nth, plan_cost(&plan), show);
   SEXP res = nt_result(2, (SEXP[]) {k_ntk, k_nngp});
   UNPROTECT(2);
   return res;
@@ -337,63 +398,9 @@ SEXP ntk_act_dual(SEXP ops_int, SEXP ops_dbl, SEXP tables, SEXP s1, SEXP s2, SEX
 
    For nt_fc(L, ...) -- dense, then L times [activation, dense] -- the
    networks nt_fc(dep, fixed = fix) for dep <= L share the first 2 dep + 1
-   layers, so one recursion per pair gives all of them: with K_h the NNGP
-   after dense layer h and m_h = w_h * E[phi'(u) phi'(v)] of the activation
-   before it, NTK(dep, fix) = sum_{h = fix..dep} K_h prod_{g = h+1..dep} m_g. */
-typedef struct {
-  fc_job job;
-  int depth;
-  double **ntk, **nngp;      /* (depth+1)(depth+2)/2 by (dep, fix); depth+1 */
-} family_job;
-
-static R_xlen_t family_chunk(void *vctx, int j0, int j1)
-{
-  family_job *fj = (family_job *) vctx;
-  fc_job *job = &fj->job;
-  int L = fj->depth;
-  double ks[NT_MAX_FAMILY + 1], ms[NT_MAX_FAMILY + 1], run[NT_MAX_FAMILY + 1];
-  gram_chunk(job->x, job->z, job->n, job->m, job->d, job->sym, j0, j1, job->s0x, job->gram, job->native);
-  R_xlen_t bad = 0;
-  for (int j = j0; j < j1; j++) {
-    int rows = job->sym ? j + 1 : job->n;
-    const double *sz = job->selfz + job->stride * j;
-    for (int i = 0; i < rows; i++) {
-      size_t idx = i + (size_t) job->n * j;
-      const double *sx = job->selfx + job->stride * i;
-      double k = job->gram[idx], kd = 1;
-      int h = 0, a = 0;
-      for (int l = 0; l < job->plan->nops; l++) {
-        const nt_op *op = job->plan->ops + l;
-        if (op->code == NT_OP_DENSE) {
-          k = op->p1 * k + op->p2;
-          ks[h] = k;
-          ms[h] = op->p1 * kd;
-          h++;
-        } else {
-          k = nt_act_self(op, sx + NT_SELF * a, sz + NT_SELF * a, k, &kd);
-          a++;
-        }
-      }
-      for (int dep = 0; dep <= L; dep++) {
-        fj->nngp[dep][idx] = ks[dep];
-        bad += !R_FINITE(ks[dep]);
-      }
-      for (int fix = 0; fix <= L; fix++) run[fix] = 0;
-      int at = 0;
-      for (int dep = 0; dep <= L; dep++) {
-        for (int fix = 0; fix <= dep; fix++) {
-          run[fix] = (dep > 0 ? run[fix] * ms[dep] : 0) + (dep >= fix ? ks[dep] : 0);
-          fj->ntk[at + fix][idx] = run[fix];
-          bad += !R_FINITE(run[fix]);
-        }
-        /* frozen-from-above runs start later: fix > dep stays 0 */
-        at += dep + 1;
-      }
-    }
-  }
-  return bad;
-}
-
+   layers: the engine runs once with L + 1 NTK channels (channel fix freezes
+   the first fix dense layers) and a tap after every dense layer dep, which
+   gives NNGP(dep) and NTK(dep, fix) for fix <= dep. */
 SEXP ntk_fc_family(SEXP x, SEXP z, SEXP ops_int, SEXP ops_dbl, SEXP tables, SEXP threads,
                    SEXP progress, SEXP native_gram)
 {
@@ -406,38 +413,25 @@ SEXP ntk_fc_family(SEXP x, SEXP z, SEXP ops_int, SEXP ops_dbl, SEXP tables, SEXP
     if ((l % 2 == 0) != (plan.ops[l].code == NT_OP_DENSE) || (l % 2 == 1 && !nt_is_activation(plan.ops + l)))
       Rf_error("the family needs dense, then [activation, dense] layers");
   int L = plan.nops / 2;
-  if (L > NT_MAX_FAMILY) Rf_error("the family's depth must be at most %d", NT_MAX_FAMILY);
-  family_job fj;
-  fj.depth = L;
-  fj.job.native = nt_check_flag(native_gram, "native_gram");
-  fc_inputs(x, z, &plan, nth, &fj.job);
-  int n = fj.job.n, m = fj.job.m, nk = (L + 1) * (L + 2) / 2;
-  nt_check_alloc(n, m, nk + L + 1, "the family of kernel matrices");
+  fc_job job;
+  job.native = nt_check_flag(native_gram, "native_gram");
+  fc_inputs(x, z, &plan, nth, &job);
+  int nk = (L + 1) * (L + 2) / 2;
+  nt_check_alloc(job.n, job.m, (double) nk + L + 1, "the family of kernel matrices");
+  job_taps(&job, L + 1, L + 1, nk + L + 1);
   SEXP ntk = PROTECT(Rf_allocVector(VECSXP, nk));
   SEXP nngp = PROTECT(Rf_allocVector(VECSXP, L + 1));
-  fj.ntk = (double **) R_alloc(nk, sizeof(double *));
-  fj.nngp = (double **) R_alloc(L + 1, sizeof(double *));
-  for (int i = 0; i < nk; i++) {
-    SET_VECTOR_ELT(ntk, i, Rf_allocMatrix(REALSXP, n, m));
-    fj.ntk[i] = REAL(VECTOR_ELT(ntk, i));
-    nt_advise_huge(fj.ntk[i], (size_t) n * m * sizeof(double));
+  for (int dep = 0; dep <= L; dep++) {
+    job.tap_at[2 * dep] = dep;
+    SET_VECTOR_ELT(nngp, dep, new_output(&job));
+    job.tap_k[dep] = REAL(VECTOR_ELT(nngp, dep));
+    for (int fix = 0; fix <= dep; fix++) {
+      int at = dep * (dep + 1) / 2 + fix;
+      SET_VECTOR_ELT(ntk, at, new_output(&job));
+      job.tap_t[(size_t) dep * (L + 1) + fix] = REAL(VECTOR_ELT(ntk, at));
+    }
   }
-  for (int i = 0; i <= L; i++) {
-    SET_VECTOR_ELT(nngp, i, Rf_allocMatrix(REALSXP, n, m));
-    fj.nngp[i] = REAL(VECTOR_ELT(nngp, i));
-    nt_advise_huge(fj.nngp[i], (size_t) n * m * sizeof(double));
-  }
-  fj.job.gram = fj.nngp[0];     /* K_0 = w_0 K0 + b_0 overwrites it in place */
-  fj.job.out_k = fj.job.out_t = NULL;
-  R_xlen_t bad = fc_drive(&fj, family_chunk, n, m, fj.job.sym, nth,
-                          plan_cost(&plan) + nk, show);
-  if (bad > 0)
-    Rf_error("%.0f kernel entries overflowed the double range; rescale 'x' or lower the variances",
-             (double) bad);
-  if (fj.job.sym) {
-    for (int i = 0; i < nk; i++) nt_mirror_upper(fj.ntk[i], n, nth);
-    for (int i = 0; i <= L; i++) nt_mirror_upper(fj.nngp[i], n, nth);
-  }
+  run_job(&job, nth, plan_cost(&plan) + 2.0 * nk, show);
   SEXP res = nt_result(2, (SEXP[]) {ntk, nngp});
   UNPROTECT(2);
   return res;

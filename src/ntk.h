@@ -263,7 +263,6 @@ static inline int nt_is_activation(const nt_op *op) { return (op->kind & NT_KIND
    self[3j + 2] = the inverse square root, 0 for a zero variance.
    Returns 0, or 1 + the index of the first table op read out of range. */
 #define NT_SELF 3   /* per activation: s, sqrt(s), 1 / sqrt(s) (0 when s = 0) */
-#define NT_MAX_FAMILY 64   /* deepest nt_fc_family */
 int nt_plan_self(const nt_plan *plan, double s0, double *self);
 
 /* checks.c: argument checks for the .Call entry points. */
