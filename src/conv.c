@@ -11,7 +11,6 @@
    activation.  Pairs run in parallel, each thread with its own workspace. */
 #include "ntk.h"
 #include <string.h>
-#include <time.h>
 
 typedef struct {
   nt_plan plan;
@@ -635,6 +634,50 @@ static void self_passes(const sp_plan *sp, const double *x, int n, double *self,
   (void) nth;
 }
 
+/* The pairs of a kernel matrix as the driver's tasks: column by column,
+   rows i <= j for a symmetric one. */
+typedef struct {
+  const sp_plan *sp;
+  sp_work *ws;
+  const double *xd, *zd, *selfx, *selfz;
+  size_t rec, img;
+  int n, sym;
+  double *out_k, *out_t;
+} conv_job;
+
+static double one_pair_weight(void *ctx, R_xlen_t task)
+{
+  (void) ctx; (void) task;
+  return 1.0;
+}
+
+static R_xlen_t conv_pair(void *vctx, R_xlen_t task)
+{
+  const conv_job *job = (const conv_job *) vctx;
+  R_xlen_t i, j;
+  if (job->sym) {   /* task = j (j + 1) / 2 + i, 0 <= i <= j */
+    j = (R_xlen_t) ((sqrt(8.0 * (double) task + 1.0) - 1.0) / 2.0);
+    while (j * (j + 1) / 2 > task) j--;
+    while ((j + 1) * (j + 2) / 2 <= task) j++;
+    i = task - j * (j + 1) / 2;
+  } else {
+    j = task / job->n;
+    i = task % job->n;
+  }
+#ifdef _OPENMP
+  sp_work *w = job->ws + omp_get_thread_num();
+#else
+  sp_work *w = job->ws;
+#endif
+  double k, t;
+  sp_pair(job->sp, job->xd + job->img * i, job->zd + job->img * j, job->selfx + job->rec * i,
+          job->selfz + job->rec * j, NULL, w, &k, &t);
+  size_t at = (size_t) i + (size_t) job->n * j;
+  if (job->out_k) job->out_k[at] = k;
+  if (job->out_t) job->out_t[at] = t;
+  return !R_FINITE(k) || !R_FINITE(t);
+}
+
 SEXP ntk_conv_kernel(SEXP x, SEXP z, SEXP ops_int, SEXP ops_dbl, SEXP geom, SEXP band,
                      SEXP full, SEXP tables, SEXP what, SEXP threads, SEXP progress)
 {
@@ -678,39 +721,10 @@ SEXP ntk_conv_kernel(SEXP x, SEXP z, SEXP ops_int, SEXP ops_dbl, SEXP geom, SEXP
     nt_progress_step(&bar, m);
   }
 
-  R_xlen_t bad = 0;
-  double block = nth;       /* pairs per block, doubled while blocks are short */
-  for (int j0 = 0; j0 < m; ) {
-    int j1 = j0;
-    double count = 0;
-    while (j1 < m && (j1 == j0 || count < block)) { count += sym ? j1 + 1 : n; j1++; }
-    double started = (double) clock() / CLOCKS_PER_SEC;
-    R_xlen_t npairs = (R_xlen_t) count;
-#ifdef _OPENMP
-#pragma omp parallel for num_threads(nth) schedule(dynamic, 1) reduction(+:bad)
-#endif
-    for (R_xlen_t idx = 0; idx < npairs; idx++) {
-      /* locate the pair: column j, row i */
-      int j = j0;
-      R_xlen_t rest = idx;
-      while (rest >= (sym ? j + 1 : n)) { rest -= sym ? j + 1 : n; j++; }
-      int i = (int) rest;
-#ifdef _OPENMP
-      sp_work *w = ws + omp_get_thread_num();
-#else
-      sp_work *w = ws;
-#endif
-      double k, t;
-      sp_pair(&sp, xd + img * i, zd + img * j, selfx + rec * i, selfz + rec * j, NULL, w, &k, &t);
-      size_t at = i + (size_t) n * j;
-      if (out_k) out_k[at] = k;
-      if (out_t) out_t[at] = t;
-      bad += !R_FINITE(k) || !R_FINITE(t);
-    }
-    if ((double) clock() / CLOCKS_PER_SEC - started < 0.05 * nth) block *= 2;
-    nt_progress_step(&bar, count);
-    j0 = j1;
-  }
+  conv_job job = {&sp, ws, xd, zd, selfx, selfz, rec, img, n, sym, out_k, out_t};
+  nt_drive_spec spec = {sym ? (R_xlen_t) n * (n + 1) / 2 : (R_xlen_t) n * m, one_pair_weight,
+                        conv_pair, 0, nth};
+  R_xlen_t bad = nt_drive(&spec, &job, &bar);
   nt_progress_end(&bar);
   if (bad > 0)
     Rf_error("%.0f kernel entries overflowed the double range; rescale 'x' or lower the variances",

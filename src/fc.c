@@ -65,44 +65,6 @@ static void gram_chunk(const double *x, const double *z, int n, int m, int d, in
     for (int j = j0; j < j1; j++) gram[j + (size_t) n * j] = s0x[j];
 }
 
-/* Runs chunk(ctx, j0, j1) over column chunks of an n x m kernel on nth
-   threads, in blocks of about 0.1 s with the progress bar and interrupt
-   checks in between.  Returns the count of non-finite entries. */
-typedef R_xlen_t (*fc_chunk_fn)(void *ctx, int j0, int j1);
-
-static R_xlen_t fc_drive(void *ctx, fc_chunk_fn chunk, int n, int m, int sym, int nth,
-                         double cost, int show)
-{
-  const int width = 32;
-  double total = sym ? 0.5 * (double) n * (n + 1) : (double) n * m;
-  double block_pairs = 1e7 * nth / cost;
-  nt_progress bar;
-  nt_progress_start(&bar, show, total);
-  R_xlen_t bad = 0;
-  for (int c0 = 0; c0 < m; ) {
-    int c1 = c0;
-    double pairs = 0;
-    while (c1 < m && (c1 == c0 || pairs < block_pairs)) {
-      int e = c1 + width < m ? c1 + width : m;
-      pairs += sym ? 0.5 * ((double) e * (e + 1) - (double) c1 * (c1 + 1)) : (double) n * (e - c1);
-      c1 = e;
-    }
-    int nchunks = (c1 - c0 + width - 1) / width;
-#ifdef _OPENMP
-#pragma omp parallel for num_threads(nth) schedule(dynamic, 1) reduction(+:bad)
-#endif
-    for (int c = 0; c < nchunks; c++) {
-      int j0 = c0 + c * width, j1 = j0 + width < c1 ? j0 + width : c1;
-      bad += chunk(ctx, j0, j1);
-    }
-    (void) nth;
-    nt_progress_step(&bar, pairs);
-    c0 = c1;
-  }
-  nt_progress_end(&bar);
-  return bad;
-}
-
 /* A fully connected kernel job.  Each slot's state is one column of pairs:
    K, and `channels` NTKs, where channel c freezes the affine layers before
    the c-th (channel 0: the network as given; more channels give every
@@ -193,10 +155,20 @@ static void column_layers(const fc_job *job, const double *sz, int j, int r0, in
    (nt_abrelu_column, src/relu_column.c) that the compiler vectorises; in
    blocks of rows small enough that the column and its row planes stay in
    the L1 cache through all layers. */
-static R_xlen_t kernel_chunk(void *vctx, int j0, int j1)
+#define FC_CHUNK 32   /* columns per task */
+
+static double chunk_pairs(void *vctx, R_xlen_t task)
+{
+  const fc_job *job = (const fc_job *) vctx;
+  double j0 = (double) task * FC_CHUNK, j1 = j0 + FC_CHUNK < job->m ? j0 + FC_CHUNK : job->m;
+  return job->sym ? 0.5 * (j1 * (j1 + 1) - j0 * (j0 + 1)) : (double) job->n * (j1 - j0);
+}
+
+static R_xlen_t kernel_chunk(void *vctx, R_xlen_t task)
 {
   const int block = 256;
   fc_job *job = (fc_job *) vctx;
+  int j0 = (int) (task * FC_CHUNK), j1 = j0 + FC_CHUNK < job->m ? j0 + FC_CHUNK : job->m;
   gram_chunk(job->x, job->z, job->n, job->m, job->d, job->sym, j0, j1, job->s0x, job->gram,
              job->native);
   int n = job->n, tid = 0;
@@ -267,7 +239,13 @@ static void run_job(fc_job *job, int nth, double cost, int show)
     }
   job->work = (double *) R_alloc(work_per_thread(job) * nth, sizeof(double));
   job->gram = job->outs[0];   /* the Gram is overwritten in place, column by column */
-  R_xlen_t bad = fc_drive(job, kernel_chunk, n, job->m, job->sym, nth, cost, show);
+  /* blocks of about 0.1 s (cost: work units per pair) */
+  nt_drive_spec spec = {(job->m + FC_CHUNK - 1) / FC_CHUNK, chunk_pairs, kernel_chunk,
+                        1e7 * nth / cost, nth};
+  nt_progress bar;
+  nt_progress_start(&bar, show, job->sym ? 0.5 * (double) n * (n + 1) : (double) n * job->m);
+  R_xlen_t bad = nt_drive(&spec, job, &bar);
+  nt_progress_end(&bar);
   if (bad > 0)
     Rf_error("%.0f kernel entries overflowed the double range; rescale 'x' or lower the variances",
              (double) bad);

@@ -443,6 +443,46 @@ static void fl_read(SEXP x, SEXP shape, SEXP ops_int, SEXP ops_dbl, SEXP geom, S
   fl_build(net, plan, INTEGER(geom), h, w, c, wd);
 }
 
+static double one_task(void *ctx, R_xlen_t task)
+{
+  (void) ctx; (void) task;
+  return 1.0;
+}
+
+/* One Monte Carlo sample: a fresh network, its NNGP given the features
+   entering the readout (averaged over the readout's weights) and its NTK,
+   added to the sums. */
+typedef struct {
+  fl_net *net;
+  fl_tape *tp;
+  double *acc_k, *acc_t;
+  const double *ones;
+  int n;
+} empirical_job;
+
+static R_xlen_t empirical_sample(void *vctx, R_xlen_t task)
+{
+  empirical_job *job = (empirical_job *) vctx;
+  (void) task;
+  int n = job->n;
+  const fl_layer *last = job->net->layers + job->net->nl - 1;
+  GetRNGstate();
+  fl_draw(job->net);
+  PutRNGstate();
+  const void *vmax = vmaxget();
+  fl_forward(job->net, job->tp);
+  int fan = last->fan;
+  double alpha = last->w / fan, one = 1;
+  const double *feat = job->tp->a[last->in];
+  F77_CALL(dgemm)("T", "N", &n, &n, &fan, &alpha, feat, &fan, feat, &fan, &one, job->acc_k, &n
+                  FCONE FCONE);
+  for (size_t k = 0; k < (size_t) n * n; k++) job->acc_k[k] += last->b;
+  ntk_ctx ctx = {job->acc_t, n};
+  fl_backward(job->net, job->tp, job->ones, ntk_visit, &ctx);
+  vmaxset(vmax);
+  return 0;
+}
+
 SEXP ntk_empirical(SEXP x, SEXP shape, SEXP ops_int, SEXP ops_dbl, SEXP geom, SEXP width,
                    SEXP samples, SEXP progress)
 {
@@ -461,27 +501,11 @@ SEXP ntk_empirical(SEXP x, SEXP shape, SEXP ops_int, SEXP ops_dbl, SEXP geom, SE
   memcpy(tp.a[0], REAL(x), (size_t) n * net.p0 * net.c0 * sizeof(double));
   double *ones = (double *) R_alloc(n, sizeof(double));
   for (int i = 0; i < n; i++) ones[i] = 1;
-  const fl_layer *last = net.layers + net.nl - 1;
+  empirical_job job = {&net, &tp, acc_k, acc_t, ones, n};
+  nt_drive_spec spec = {ns, one_task, empirical_sample, 0, 0};   /* serial: draws use R's RNG */
   nt_progress bar;
   nt_progress_start(&bar, nt_check_flag(progress, "progress"), ns);
-  for (int s = 0; s < ns; s++) {
-    GetRNGstate();
-    fl_draw(&net);
-    PutRNGstate();
-    const void *vmax = vmaxget();
-    fl_forward(&net, &tp);
-    /* NNGP, given the features entering the readout: E over its weights */
-    int fan = last->fan;
-    double alpha = last->w / fan, one = 1;
-    const double *feat = tp.a[last->in];
-    F77_CALL(dgemm)("T", "N", &n, &n, &fan, &alpha, feat, &fan, feat, &fan,
-                    &one, acc_k, &n FCONE FCONE);
-    for (size_t k = 0; k < (size_t) n * n; k++) acc_k[k] += last->b;
-    ntk_ctx ctx = {acc_t, n};
-    fl_backward(&net, &tp, ones, ntk_visit, &ctx);
-    vmaxset(vmax);
-    nt_progress_step(&bar, 1);
-  }
+  nt_drive(&spec, &job, &bar);
   nt_progress_end(&bar);
   for (size_t k = 0; k < (size_t) n * n; k++) { acc_t[k] /= ns; acc_k[k] /= ns; }
   SEXP res = nt_result(2, (SEXP[]) {ntk, nngp});
@@ -516,6 +540,70 @@ static void empirical_ntk(fl_net *net, fl_tape *tp, double *out)
   fl_forward(net, tp);
   ntk_ctx ctx = {out, n};
   fl_backward(net, tp, ones, ntk_visit, &ctx);
+}
+
+/* Step s of gradient descent: the predictions (recorded at the steps of
+   `rec`), then, before the last, one step on the squared loss. */
+typedef struct {
+  fl_net *net;
+  fl_tape *tp, *tt;
+  const double *y, *f0, *f0t;
+  double *resid, **w0, norm0, lr;
+  const int *rec;
+  int r, steps, n, m;
+  double *out_train, *out_test, *change;
+} train_job;
+
+static double weight_change(const train_job *job)
+{
+  double d2 = 0;
+  for (int l = 0; l < job->net->nl; l++) {
+    const fl_layer *L = job->net->layers + l;
+    const double *w0 = job->w0[l];
+    if (!w0) continue;
+    size_t nw = (size_t) L->fan * L->cout;
+    for (size_t k = 0; k < nw; k++) d2 += (L->W[k] - w0[k]) * (L->W[k] - w0[k]);
+    for (int k = 0; k < L->cout; k++) d2 += (L->beta[k] - w0[nw + k]) * (L->beta[k] - w0[nw + k]);
+  }
+  return job->norm0 > 0 ? sqrt(d2 / job->norm0) : 0;
+}
+
+static R_xlen_t train_step(void *vctx, R_xlen_t task)
+{
+  train_job *job = (train_job *) vctx;
+  fl_net *net = job->net;
+  int s = (int) task, n = job->n, m = job->m;
+  fl_forward(net, job->tp);
+  const double *f = job->tp->a[net->nl];
+  if (s == job->rec[job->r]) {
+    for (int i = 0; i < n; i++) job->out_train[(size_t) n * job->r + i] = f[i] - job->f0[i];
+    if (m) {
+      fl_forward(net, job->tt);
+      for (int i = 0; i < m; i++)
+        job->out_test[(size_t) m * job->r + i] = job->tt->a[net->nl][i] - job->f0t[i];
+    }
+    job->change[job->r] = weight_change(job);
+    job->r++;
+  }
+  if (s == job->steps) return 0;
+  for (int i = 0; i < n; i++) job->resid[i] = f[i] - job->f0[i] - job->y[i];
+  for (int l = 0; l < net->nl; l++) {
+    fl_layer *L = net->layers + l;
+    if (!job->w0[l]) continue;
+    memset(L->gW, 0, (size_t) L->fan * L->cout * sizeof(double));
+    memset(L->gbeta, 0, L->cout * sizeof(double));
+  }
+  const void *vmax = vmaxget();
+  fl_backward(net, job->tp, job->resid, grad_visit, NULL);
+  vmaxset(vmax);
+  for (int l = 0; l < net->nl; l++) {
+    fl_layer *L = net->layers + l;
+    if (!job->w0[l]) continue;
+    size_t nw = (size_t) L->fan * L->cout;
+    for (size_t k = 0; k < nw; k++) L->W[k] -= job->lr * L->gW[k];
+    for (int k = 0; k < L->cout; k++) L->beta[k] -= job->lr * L->gbeta[k];
+  }
+  return 0;
 }
 
 SEXP ntk_train(SEXP x, SEXP y, SEXP x_test, SEXP shape, SEXP ops_int, SEXP ops_dbl, SEXP geom,
@@ -599,49 +687,12 @@ SEXP ntk_train(SEXP x, SEXP y, SEXP x_test, SEXP shape, SEXP ops_int, SEXP ops_d
       memcpy(f0t, tt.a[net.nl], m * sizeof(double));
     }
   }
+  train_job job = {&net, &tp, m ? &tt : NULL, REAL(y), f0, f0t, resid, w0, norm0, lr, rec, 0, steps,
+                   n, m, REAL(out_train), m ? REAL(out_test) : NULL, REAL(change)};
+  nt_drive_spec spec = {steps + 1, one_task, train_step, 0, 0};   /* serial: steps in order */
   nt_progress bar;
   nt_progress_start(&bar, nt_check_flag(progress, "progress"), steps + 1);
-  int r = 0;
-  for (int s = 0; s <= steps; s++) {
-    fl_forward(&net, &tp);
-    const double *f = tp.a[net.nl];
-    if (s == rec[r]) {
-      for (int i = 0; i < n; i++) REAL(out_train)[(size_t) n * r + i] = f[i] - f0[i];
-      if (m) {
-        fl_forward(&net, &tt);
-        for (int i = 0; i < m; i++) REAL(out_test)[(size_t) m * r + i] = tt.a[net.nl][i] - f0t[i];
-      }
-      double d2 = 0;
-      for (int l = 0; l < net.nl; l++) {
-        fl_layer *L = net.layers + l;
-        if (!w0[l]) continue;
-        size_t nw = (size_t) L->fan * L->cout;
-        for (size_t k = 0; k < nw; k++) d2 += (L->W[k] - w0[l][k]) * (L->W[k] - w0[l][k]);
-        for (int k = 0; k < L->cout; k++) d2 += (L->beta[k] - w0[l][nw + k]) * (L->beta[k] - w0[l][nw + k]);
-      }
-      REAL(change)[r] = norm0 > 0 ? sqrt(d2 / norm0) : 0;
-      r++;
-    }
-    if (s == steps) break;
-    for (int i = 0; i < n; i++) resid[i] = f[i] - f0[i] - REAL(y)[i];
-    for (int l = 0; l < net.nl; l++) {
-      fl_layer *L = net.layers + l;
-      if (!w0[l]) continue;
-      memset(L->gW, 0, (size_t) L->fan * L->cout * sizeof(double));
-      memset(L->gbeta, 0, L->cout * sizeof(double));
-    }
-    const void *vmax = vmaxget();
-    fl_backward(&net, &tp, resid, grad_visit, NULL);
-    vmaxset(vmax);
-    for (int l = 0; l < net.nl; l++) {
-      fl_layer *L = net.layers + l;
-      if (!w0[l]) continue;
-      size_t nw = (size_t) L->fan * L->cout;
-      for (size_t k = 0; k < nw; k++) L->W[k] -= lr * L->gW[k];
-      for (int k = 0; k < L->cout; k++) L->beta[k] -= lr * L->gbeta[k];
-    }
-    nt_progress_step(&bar, 1);
-  }
+  nt_drive(&spec, &job, &bar);
   nt_progress_end(&bar);
   if (ntk_flag) empirical_ntk(&net, &ta, REAL(ntk1));
   SEXP res = nt_result(5, (SEXP[]) {out_train, out_test, change, ntk0, ntk1});

@@ -5,47 +5,65 @@
    From a network object to a kernel value
    ---------------------------------------
    1. R builds a network: a list of layer objects (R/layers.R,
-      R/layers-spatial.R, R/activation.R), each with a `code` naming an op of
-      the registry below.
-   2. R compiles it (R/plan.R compile_plan(); R/plan-spatial.R
-      compile_spatial_plan() adds a geometry matrix, one column per layer,
-      rows named by geometry_rows()): an integer matrix (code, trainable,
-      table index), a double matrix (two parameters), and for nt_activation()
-      layers a tabulated function with its quadrature rules. Op codes and
-      geometry row names are read from C when the package loads
-      (ntk_op_layout), never copied.
-   3. An entry point (ntk_fc_kernel, ntk_conv_kernel, ntk_empirical, ...)
-      reads the plan with nt_plan_read() (plan.c: every code looked up in the
-      registry, unknown codes and negative variances are errors), asks
-      nt_plan_require() whether its engine runs every op, validates the inputs
-      (checks.c), and hands raw double* buffers to its core:
+      R/layers-spatial.R, R/activation.R, R/branches.R), each with a `code`
+      naming an op of the registry below, or a fan-out / parallel / fan-in.
+   2. R compiles it (R/plan.R compile_network(): one compile_layer() method
+      per layer class): an integer matrix, one column per op, rows named by
+      the registry (code, trainable, table, slot, first, count); a double
+      matrix (two parameters); a geometry matrix (positions in and out,
+      filter, stride, padding, band scale); for nt_activation() layers a
+      tabulated function with its quadrature rules.  Every op acts on the
+      kernel state in `slot` (fan-out and fan-in also on `count` slots from
+      `first`): a plain network uses slot 0 alone.  Op codes and row names
+      are read from C when the package loads (ntk_op_layout), never copied.
+   3. An entry point (ntk_fc_kernel, ntk_fc_family, ntk_conv_kernel,
+      ntk_empirical, ntk_train, ...) reads the plan with nt_plan_read()
+      (plan.c: every code looked up in the registry, unknown codes, negative
+      variances and slots that hold no state are errors; then the fusion
+      pass marks ops that may run with the next one), asks nt_plan_require()
+      whether its engine runs every op (elementwise ops: whether they have
+      the hook), validates the inputs (checks.c, geometry.c), and hands raw
+      double* buffers to its core, which nt_drive() (drive.c) runs in blocks:
       - fc.c: fully connected kernels, per column chunk of pairs: the Gram
-        matrix (gram.c), then column_layers() runs the layers down each column
+        matrix (gram.c), then column_layers() runs the ops down each column
         (ReLU duals and the following dense layer fused in relu_column.c;
-        other activations through nt_act_pair() in activations.c).
-        family_chunk() is the same recursion recording every K[depth][fixed].
+        other activations through their dual hook; fan-in and fan-out in
+        branch.c).  Taps copy states after chosen ops, NTK channels freeze
+        leading layers: nt_fc_family is the same engine with a tap after
+        every dense layer and one channel per number of frozen layers.
       - conv.c: convolutional kernels; sp_pair() runs the plan on one pair of
         images (band engine: only the position pairs the readout reaches;
-        full engine: all P x P pairs), after the self pass of each image.
+        full engine: all P x P pairs, needed for pooling and branches), after
+        the self pass of each image.
       - finite.c: finite networks (Monte Carlo NNGP / NTK by backpropagation,
-        gradient-descent training): fl_build(), fl_forward(), fl_backward().
-   4. Threads: OpenMP over blocks of pairs; the main thread alone reports
-      progress and checks interrupts between blocks (progress.c); no R API
-      call inside a parallel region.
+        gradient-descent training): fl_build(), fl_forward(), fl_backward()
+        over a tape with one entry per op, so branches add their gradients.
+   4. Threads: OpenMP over blocks of tasks; the main thread alone reports
+      progress and checks interrupts between blocks (drive.c, progress.c);
+      no R API call inside a parallel region.
 
-   The op registry (ops.c)
-   -----------------------
+   The op registry (ops.c, activations.c)
+   --------------------------------------
    One descriptor per op: code, name, kind flags (affine, elementwise,
-   spatial, readout), the engines that run it, and whether its parameters are
-   variances. nt_plan_read() copies the kind into each nt_op, so engines test
-   `nt_is_activation(op)` instead of ranges of codes.
+   spatial, readout, branch), the engines that run it, whether its
+   parameters are variances, and for elementwise ops two hooks: `dual`
+   (E[phi phi] and E[phi' phi'] of a Gaussian pair: the pair update of
+   every kernel engine, and the self-variance update as the pair (s, s, s))
+   and `value` (phi and phi', the finite forward and backward pass).  The
+   structural ops are listed in ops.c, the elementwise ones beside their
+   hooks in activations.c.  An op without the hook an engine needs is an
+   error at plan validation (nt_plan_require), never a silent identity.
 
-   What it does not hold yet (the engine issue): the per-engine hooks (self
-   variance update, vectorised pair update, geometry transfer, finite forward
-   and backward). Today the meaning of an op is still written in each engine:
-   adding a closed-form activation touches ops.c (its registry entry),
-   activations.c (its dual), finite.c (act_f, act_df) and R/layers.R (its
-   constructor). */
+   Adding an activation with a closed form, for example phi(u) = sin(u):
+   in activations.c, a dual hook (E[sin u sin v] = exp(-(s1 + s2) / 2)
+   sinh(c), E[cos u cos v] = exp(-(s1 + s2) / 2) cosh(c)), a value hook
+   (sin u, cos u) and the registry row {16, "sin", NT_KIND_ELEMENTWISE, 0,
+   0, sin_dual, sin_value}; in R/layers.R, the constructor
+   nt_sin <- function() new_activation("Sin", "sin"); and its tests (its
+   dual against nt_activation(sin) and Monte Carlo).  No engine changes.
+   Test files follow the source files: test-conv.R (conv.c), test-family.R
+   (fc.c's family), test-empirical.R (finite.c), test-branches.R (branch.c
+   and the slots), test-c-entry.R (plan.c, ops.c, checks.c). */
 #ifndef NTK_H
 #define NTK_H
 
@@ -295,5 +313,21 @@ typedef struct {
 void nt_progress_start(nt_progress *p, int show, double total);
 void nt_progress_step(nt_progress *p, double work);
 void nt_progress_end(nt_progress *p);
+double nt_now(void);   /* wall-clock seconds */
+
+/* drive.c: runs tasks 0..ntasks-1 in blocks of about block_work work units
+   (weight(ctx, t) each; block_work <= 0: adaptive, doubled while blocks
+   take under 0.05 s), on nth OpenMP threads, or serially on the main thread
+   when nth is 0 (then tasks may call R).  Between blocks: the progress bar
+   and interrupt checks.  Returns the sum of run()'s counts of non-finite
+   results. */
+typedef struct {
+  R_xlen_t ntasks;
+  double (*weight)(void *ctx, R_xlen_t task);
+  R_xlen_t (*run)(void *ctx, R_xlen_t task);
+  double block_work;
+  int nth;
+} nt_drive_spec;
+R_xlen_t nt_drive(const nt_drive_spec *d, void *ctx, nt_progress *bar);
 
 #endif

@@ -4,7 +4,7 @@
 #include "ntk.h"
 #include <time.h>
 
-static double now(void)
+double nt_now(void)
 {
   struct timespec ts;
   timespec_get(&ts, TIME_UTC);
@@ -16,7 +16,7 @@ void nt_progress_start(nt_progress *p, int show, double total)
   p->show = show;
   p->total = total > 0 ? total : 1;
   p->done = 0;
-  p->started = now();
+  p->started = nt_now();
   p->last_pct = -1;
 }
 
@@ -25,7 +25,7 @@ void nt_progress_step(nt_progress *p, double work)
   R_CheckUserInterrupt();
   p->done += work;
   if (!p->show) return;
-  double elapsed = now() - p->started;
+  double elapsed = nt_now() - p->started;
   if (elapsed < 0.5) return;          /* short runs stay silent */
   int pct = (int) (100.0 * p->done / p->total);
   if (pct > 100) pct = 100;
