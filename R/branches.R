@@ -35,7 +35,8 @@
 #' @param n Number of branches, at least 2.
 #' @param ... Layers or networks, one per branch.
 #' @param block The residual branch: a layer or network.
-#' @param shortcut The other branch (default: the identity, `nt_serial()`).
+#' @param shortcut The other branch: a layer or network, or `NULL` for the
+#'   identity (`nt_serial()`).
 #' @return `nt_fan_out()`, `nt_parallel()` and the fan-ins return layer
 #'   objects; `nt_residual()` a network.
 #' @examples
@@ -49,8 +50,8 @@ NULL
 
 #' @rdname branches
 #' @export
-nt_fan_out <- function(n) {
-  new_layer("fanout", "FanOut", n = check_count(n, "n", lower = 2L, upper = 16L))
+nt_fan_out <- function(n = 2) {
+  new_layer("fanout", "FanOut", copies = check_count(n, "n", lower = 2L, upper = 16L))
 }
 
 #' @rdname branches
@@ -80,8 +81,8 @@ nt_fan_in_concat <- function() fan_in("concat", "FanInConcat")
 
 #' @rdname branches
 #' @export
-nt_residual <- function(block, shortcut = nt_serial()) {
-  nt_serial(nt_fan_out(2), nt_parallel(block, shortcut), nt_fan_in_sum())
+nt_residual <- function(block, shortcut = NULL) {
+  nt_serial(nt_fan_out(2), nt_parallel(block, shortcut %||% nt_serial()), nt_fan_in_sum())
 }
 
 # ---- compiling ---------------------------------------------------------------
@@ -103,7 +104,7 @@ claim_slots <- function(ctx, count, where) {
 #' @export
 compile_layer.nt_fanout <- function(layer, ctx, where) {
   slot <- single_stream(ctx, layer, where)
-  copies <- claim_slots(ctx, layer$n - 1L, where)
+  copies <- claim_slots(ctx, layer$copies - 1L, where)
   emit(ctx, op_code("fanout"), slot, first = copies[1], count = length(copies))
   for (s in copies) ctx$state[[s + 1L]] <- ctx$state[[slot + 1L]]
   ctx$fan_outs <- ctx$fan_outs + 1L
@@ -165,4 +166,4 @@ format.nt_parallel <- function(x, ...) {
 }
 
 #' @export
-format.nt_fanout <- function(x, ...) sprintf("FanOut(%d)", x$n)
+format.nt_fanout <- function(x, ...) sprintf("FanOut(%d)", x$copies)

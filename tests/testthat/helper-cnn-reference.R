@@ -49,7 +49,7 @@ ref_cnn_pair <- function(net, x, z, self_x = NULL, self_z = NULL) {
 ref_layers <- function(net, states, env) {
   for (layer in net) {
     if (layer$kind == "fanout") {
-      states <- rep(states, layer$n)
+      states <- rep(states, layer$copies)
     } else if (layer$kind == "parallel") {
       states <- Map(function(b, st) ref_layers(b, list(st), env)[[1]], layer$branches, states)
     } else if (layer$kind == "fanin") {
