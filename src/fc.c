@@ -98,12 +98,23 @@ static void scale_channels(double *t, size_t n, int channels, const double *kdot
     for (int i = 0; i < rows; i++) t[c * n + i] *= kdot[i];
 }
 
+/* Non-finite entries of a block (|v| <= DBL_MAX is false for Inf and NaN:
+   inline, unlike R_FINITE). */
+static R_xlen_t count_bad(const double *v, int rows)
+{
+  R_xlen_t bad = 0;
+  for (int i = 0; i < rows; i++) bad += !(fabs(v[i]) <= DBL_MAX);
+  return bad;
+}
+
 /* All layers on rows [r0, r1) of column j (kb[slot], tb[slot] hold each
-   slot's state; sz the column input's self variances; scratch a column). */
-static void column_layers(const fc_job *job, const double *sz, int j, int r0, int r1,
+   slot's state; sz the column input's self variances; scratch a column).
+   Returns the count of non-finite tapped entries. */
+static R_xlen_t column_layers(const fc_job *job, const double *sz, int j, int r0, int r1,
                           double **kb, double **tb, double *scratch)
 {
   int n = job->n, rows = r1 - r0, a = 0, affine = 0, C = job->channels;
+  R_xlen_t bad = 0;
   for (int l = 0; l < job->plan->nops; l++) {
     const nt_op *op = job->plan->ops + l;
     double *k = kb[op->slot] + r0, *t = tb[op->slot] + r0;
@@ -142,12 +153,18 @@ static void column_layers(const fc_job *job, const double *sz, int j, int r0, in
     int q = job->tap_at[l];
     if (q < 0) continue;
     size_t at = (size_t) n * j + r0;
-    if (job->tap_k[q]) memcpy(job->tap_k[q] + at, kb[op->slot] + r0, rows * sizeof(double));
+    if (job->tap_k[q]) {
+      memcpy(job->tap_k[q] + at, kb[op->slot] + r0, rows * sizeof(double));
+      bad += count_bad(kb[op->slot] + r0, rows);
+    }
     for (int c = 0; c < C; c++)
-      if (job->tap_t[(size_t) q * C + c])
-        memcpy(job->tap_t[(size_t) q * C + c] + at, tb[op->slot] + (size_t) c * n + r0,
-               rows * sizeof(double));
+      if (job->tap_t[(size_t) q * C + c]) {
+        const double *src = tb[op->slot] + (size_t) c * n + r0;
+        memcpy(job->tap_t[(size_t) q * C + c] + at, src, rows * sizeof(double));
+        bad += count_bad(src, rows);
+      }
   }
+  return bad;
 }
 
 /* The recursion runs layer by layer down a column of pairs (one z input
@@ -190,12 +207,7 @@ static R_xlen_t kernel_chunk(void *vctx, R_xlen_t task)
     memcpy(kbs[0], job->gram + (size_t) n * j, rows * sizeof(double));
     for (int c = 0; c < C; c++) memset(tbs[0] + (size_t) c * n, 0, rows * sizeof(double));
     for (int r0 = 0; r0 < rows; r0 += block)
-      column_layers(job, sz, j, r0, r0 + block < rows ? r0 + block : rows, kbs, tbs, scratch);
-    /* |v| <= DBL_MAX is false for Inf and NaN: inline, unlike R_FINITE */
-    for (int o = 0; o < job->nouts; o++) {
-      const double *col = job->outs[o] + (size_t) n * j;
-      for (int i = 0; i < rows; i++) bad += !(fabs(col[i]) <= DBL_MAX);
-    }
+      bad += column_layers(job, sz, j, r0, r0 + block < rows ? r0 + block : rows, kbs, tbs, scratch);
   }
   if (job->sym)   /* mirror the chunk while it is in cache */
     for (int o = 0; o < job->nouts; o++) mirror_chunk(job->outs[o], n, j0, j1);
