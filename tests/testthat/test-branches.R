@@ -190,3 +190,40 @@ test_that("the C side validates the slots of a plan", {
   unused <- plan$ints; unused["count", fan_in] <- 0L
   expect_error(run(unused), "outside")
 })
+
+test_that("branching plans with one perturbed cell give an R error or finite kernels", {
+  # every cell of the integer plan, replaced by values around and outside
+  # the valid ranges of slots, counts and codes; the sanitizer stage of
+  # `make test` runs this under ASan/UBSan
+  set.seed(12)
+  x <- branch_inputs()
+  img <- aperm(array(rnorm(2 * 4 * 4 * 2), c(2, 4, 4, 2)), 4:1)
+  fc <- ntk:::compile_plan(fc_branch_nets()$three_way)
+  sp <- ntk:::compile_spatial_plan(conv_branch_nets()$gap, c(4L, 4L, 2L))
+  fin <- ntk:::finite_setup(fc_branch_nets()$concat, x, NULL)
+  calls <- list(
+    fc = function(ints) .Call(ntk:::C_ntk_fc_kernel, x, NULL, ints, fc$dbls, list(),
+                              c(TRUE, TRUE), 1L, FALSE, TRUE),
+    conv = function(ints) .Call(ntk:::C_ntk_conv_kernel, img, NULL, ints, sp$dbls, sp$geom,
+                                sp$band, sp$full, list(), c(TRUE, TRUE), 1L, FALSE),
+    finite = function(ints) .Call(ntk:::C_ntk_empirical, fin$data, fin$shape, ints, fin$plan$dbls,
+                                  fin$plan$geom, 8L, 1L, FALSE))
+  plans <- list(fc = fc$ints, conv = sp$ints, finite = fin$plan$ints)
+  values <- c(-1L, 0L, 1L, 2L, 3L, 13L, 15L, 31L, 32L, 1000000L, NA)
+  errors <- 0; total <- 0
+  for (engine in names(calls)) {
+    ints <- plans[[engine]]
+    expect_true(all(is.finite(unlist(calls[[engine]](ints)))))
+    for (cell in seq_along(ints)) for (v in values) {
+      trial <- ints
+      trial[cell] <- v
+      out <- tryCatch(calls[[engine]](trial), error = function(e) e)
+      total <- total + 1
+      if (inherits(out, "error")) errors <- errors + 1
+      else expect_true(all(is.finite(unlist(out))), label = sprintf("%s cell %d = %s", engine, cell, v))
+    }
+  }
+  # many cells (trainable flags, table indices of plans without tables,
+  # codes swapped for other valid codes) still make valid plans: measured 47 %
+  expect_gt(errors / total, 0.3)
+})
