@@ -381,95 +381,157 @@ static void activate(const nt_op *op, sp_work *ws, size_t p, int nb, int full,
    not NULL this is the self pass of x (z == x): the spatial diagonal is
    recorded there before each activation and used at once.  Returns 0, or
    1 + the layer whose activation table is missing or too narrow (self pass). */
+/* One pair of images on its way through the plan: per slot the positions
+   (h x w) and whether still before its readout; `act` counts the
+   activations passed, `skip` tells that a step also ran the next op. */
+struct nt_conv_pass {
+  const sp_plan *sp;
+  sp_work *ws;
+  const double *selfx, *selfz;
+  double *record;
+  int hs[NT_MAX_SLOTS], wsz[NT_MAX_SLOTS], sps[NT_MAX_SLOTS];
+  int act, skip;
+};
+
+/* The state layout of op l's slot: positions, entries per position, and
+   the band's partner table (NULL for all pairs or after the readout). */
+static size_t slot_layout(const struct nt_conv_pass *p, const nt_op *op, int l, int *nb,
+                          const int **part)
+{
+  const sp_plan *sp = p->sp;
+  int s = op->slot, spatial = p->sps[s];
+  size_t pos = (size_t) p->hs[s] * p->wsz[s];
+  *nb = !spatial ? 1 : sp->full ? (int) pos : sp->nb;
+  *part = spatial && !sp->full ? sp->part[l] : NULL;
+  return pos;
+}
+
+int nt_conv_dense(struct nt_conv_pass *p, const nt_op *op, int l)
+{
+  int nb;
+  const int *part;
+  size_t pos = slot_layout(p, op, l, &nb, &part);
+  affine(p->ws, pos * nb, part, op->p1, op->p2, op->trainable);
+  return 0;
+}
+
+int nt_conv_branch(struct nt_conv_pass *p, const nt_op *op, int l)
+{
+  int nb;
+  const int *part;
+  size_t pos = slot_layout(p, op, l, &nb, &part);
+  nt_branch_step(op, p->ws->kreg, p->ws->treg, pos * nb);
+  for (int j = op->first; j < op->first + op->count && op->code == NT_OP_FANOUT; j++) {
+    p->hs[j] = p->hs[op->slot]; p->wsz[j] = p->wsz[op->slot]; p->sps[j] = p->sps[op->slot];
+  }
+  return 0;
+}
+
+int nt_conv_conv(struct nt_conv_pass *p, const nt_op *op, int l)
+{
+  const sp_plan *sp = p->sp;
+  sp_work *ws = p->ws;
+  int s = op->slot, h = p->hs[s], w = p->wsz[s];
+  nt_window_map(ws->map_y, G(l, NT_G_HOUT), h, G(l, NT_G_QH), G(l, NT_G_SH), G(l, NT_G_PT), G(l, NT_G_CIRC));
+  nt_window_map(ws->map_x, G(l, NT_G_WOUT), w, G(l, NT_G_QW), G(l, NT_G_SW), G(l, NT_G_PL), G(l, NT_G_CIRC));
+  double scale = op->p1 / ((double) G(l, NT_G_QH) * G(l, NT_G_QW));
+  double keep = op->trainable ? 1.0 : 0.0;
+  /* Outside the self pass the next activation's variances are known, so
+     the fusion pass lets it run on each output row while the row is in
+     cache. */
+  int fuse = sp->full && !p->record && op->fuse;
+  const nt_op *next = fuse ? op + 1 : NULL;
+  const double *fx = NULL, *fz = NULL;
+  if (fuse) {
+    fx = p->selfx + NT_SELF * sp->act_off[p->act];
+    fz = p->selfz + NT_SELF * sp->act_off[p->act];
+  }
+  if (sp->full && G(l, NT_G_SH) == 1 && G(l, NT_G_SW) == 1 && !G(l, NT_G_CIRC)) {
+    conv_full_separable(sp, l, ws, scale, op->p2, keep, next, fx, fz);
+  } else {
+    if (sp->full) conv_full(sp, l, ws, scale, op->p2, keep, next, fx, fz);
+    else conv_band(sp, l, ws, scale, op->p2, keep);
+    swap_state(ws);
+  }
+  p->hs[s] = G(l, NT_G_HOUT); p->wsz[s] = G(l, NT_G_WOUT);
+  if (fuse) { p->act++; p->skip = 1; }
+  return 0;
+}
+
+int nt_conv_pool(struct nt_conv_pass *p, const nt_op *op, int l)
+{
+  const sp_plan *sp = p->sp;
+  avg_pool_full(sp, l, p->ws);
+  swap_state(p->ws);
+  p->hs[op->slot] = G(l, NT_G_HOUT); p->wsz[op->slot] = G(l, NT_G_WOUT);
+  return 0;
+}
+
+int nt_conv_readout(struct nt_conv_pass *p, const nt_op *op, int l)
+{
+  readout(p->sp, l, p->ws);
+  swap_state(p->ws);
+  p->hs[op->slot] = p->wsz[op->slot] = 1;
+  p->sps[op->slot] = 0;
+  return 0;
+}
+
+/* Returns 1 + l when the activation table is missing or too narrow (self
+   pass). */
+int nt_conv_elementwise(struct nt_conv_pass *p, const nt_op *op, int l)
+{
+  const sp_plan *sp = p->sp;
+  sp_work *ws = p->ws;
+  int nb;
+  const int *part;
+  size_t pos = slot_layout(p, op, l, &nb, &part);
+  int spatial = p->sps[op->slot];
+  size_t off = NT_SELF * sp->act_off[p->act];
+  const double *xs = p->selfx, *zs = p->selfz;
+  if (p->record) {
+    double *rec = p->record + off, top = 0;
+    for (size_t i = 0; i < pos; i++) {
+      double s = ws->k[i * nb + (!spatial ? 0 : sp->full ? (int) i : sp->k0)];
+      rec[i] = s;
+      rec[pos + i] = sqrt(s);
+      rec[2 * pos + i] = s > 0 ? 1.0 / rec[pos + i] : 0.0;
+      if (s > top) top = s;
+    }
+    if (op->code == NT_OP_TABLE &&
+        (op->table == NULL || !(nt_table_reach(op->table, top) <= -op->table->lo)))
+      return l + 1;
+    xs = zs = p->record;
+  }
+  activate(op, ws, pos, nb, sp->full && spatial, part, xs + off, zs + off);
+  p->act++;
+  return 0;
+}
+
+/* Runs the plan on the pair (x, z), each op through its registry step.
+   selfx / selfz hold the images' self variances (s, sqrt s per position,
+   per activation layer); when record is not NULL this is the self pass of
+   x (z == x): the spatial diagonal is recorded there before each
+   activation and used at once.  Returns 0, or 1 + the layer whose
+   activation table is missing or too narrow (self pass). */
 static int sp_pair(const sp_plan *sp, const double *x, const double *z,
                    const double *selfx, const double *selfz, double *record,
                    sp_work *ws, double *k_out, double *t_out)
 {
-  /* per slot: positions h x w, and whether still spatial (before its readout) */
-  int hs[NT_MAX_SLOTS], wsz[NT_MAX_SLOTS], sps[NT_MAX_SLOTS];
-  hs[0] = sp->H; wsz[0] = sp->W; sps[0] = 1;
+  struct nt_conv_pass p;
+  p.sp = sp; p.ws = ws; p.selfx = selfx; p.selfz = selfz; p.record = record;
+  p.hs[0] = sp->H; p.wsz[0] = sp->W; p.sps[0] = 1;
+  p.act = 0;
   ws->k = ws->kreg[0]; ws->t = ws->treg[0];
   input_gram(sp, x, z, ws);
-  int act = 0;
   for (int l = 0; l < sp->plan.nops; l++) {
     const nt_op *op = sp->plan.ops + l;
-    int slot = op->slot, h = hs[slot], w = wsz[slot], spatial = sps[slot];
-    size_t p = (size_t) h * w;
-    int nb = !spatial ? 1 : sp->full ? (int) p : sp->nb;
-    const int *part = spatial && !sp->full ? sp->part[l] : NULL;
+    int slot = op->slot;
     ws->k = ws->kreg[slot]; ws->t = ws->treg[slot];
-    if (op->kind & NT_KIND_BRANCH) {
-      nt_branch_step(op, ws->kreg, ws->treg, p * nb);
-      for (int j = op->first; j < op->first + op->count && op->code == NT_OP_FANOUT; j++) {
-        hs[j] = h; wsz[j] = w; sps[j] = spatial;
-      }
-      continue;
-    }
-    switch (op->code) {
-    case NT_OP_DENSE:
-      affine(ws, p * nb, part, op->p1, op->p2, op->trainable);
-      break;
-    case NT_OP_CONV: {
-      nt_window_map(ws->map_y, G(l, NT_G_HOUT), h, G(l, NT_G_QH), G(l, NT_G_SH), G(l, NT_G_PT), G(l, NT_G_CIRC));
-      nt_window_map(ws->map_x, G(l, NT_G_WOUT), w, G(l, NT_G_QW), G(l, NT_G_SW), G(l, NT_G_PL), G(l, NT_G_CIRC));
-      double scale = op->p1 / ((double) G(l, NT_G_QH) * G(l, NT_G_QW));
-      double keep = op->trainable ? 1.0 : 0.0;
-      /* Outside the self pass the next activation's variances are known, so
-         the fusion pass lets it run on each output row while the row is in
-         cache. */
-      int fuse = sp->full && !record && op->fuse;
-      const nt_op *next = fuse ? op + 1 : NULL;
-      const double *fx = NULL, *fz = NULL;
-      if (fuse) {
-        fx = selfx + NT_SELF * sp->act_off[act];
-        fz = selfz + NT_SELF * sp->act_off[act];
-      }
-      if (sp->full && G(l, NT_G_SH) == 1 && G(l, NT_G_SW) == 1 && !G(l, NT_G_CIRC)) {
-        conv_full_separable(sp, l, ws, scale, op->p2, keep, next, fx, fz);
-      } else {
-        if (sp->full) conv_full(sp, l, ws, scale, op->p2, keep, next, fx, fz);
-        else conv_band(sp, l, ws, scale, op->p2, keep);
-        swap_state(ws);
-      }
-      hs[slot] = G(l, NT_G_HOUT); wsz[slot] = G(l, NT_G_WOUT);
-      if (fuse) { act++; l++; }
-      break;
-    }
-    case NT_OP_AVGPOOL:
-      avg_pool_full(sp, l, ws);
-      swap_state(ws);
-      hs[slot] = G(l, NT_G_HOUT); wsz[slot] = G(l, NT_G_WOUT);
-      break;
-    case NT_OP_FLATTEN: case NT_OP_GAP: case NT_OP_LAP:
-      readout(sp, l, ws);
-      swap_state(ws);
-      hs[slot] = wsz[slot] = 1;
-      sps[slot] = 0;
-      break;
-    default: {   /* elementwise: validation admits nothing else */
-      size_t off = NT_SELF * sp->act_off[act];
-      const double *xs = selfx, *zs = selfz;
-      if (record) {
-        double *rec = record + off, top = 0;
-        for (size_t i = 0; i < p; i++) {
-          double s = ws->k[i * nb + (!spatial ? 0 : sp->full ? (int) i : sp->k0)];
-          rec[i] = s;
-          rec[p + i] = sqrt(s);
-          rec[2 * p + i] = s > 0 ? 1.0 / rec[p + i] : 0.0;
-          if (s > top) top = s;
-        }
-        if (op->code == NT_OP_TABLE &&
-            (op->table == NULL || !(nt_table_reach(op->table, top) <= -op->table->lo)))
-          return l + 1;
-        xs = zs = record;
-      }
-      xs += off;
-      zs += off;
-      activate(op, ws, p, nb, sp->full && spatial, part, xs, zs);
-      act++;
-    }
-    }
+    p.skip = 0;
+    int failed = op->info->conv(&p, op, l);
+    if (failed) return failed;
     ws->kreg[slot] = ws->k; ws->treg[slot] = ws->t;   /* a swap moved the state */
+    l += p.skip;
   }
   *k_out = ws->kreg[0][0];
   *t_out = ws->treg[0][0];

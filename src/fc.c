@@ -98,6 +98,69 @@ static void scale_channels(double *t, size_t n, int channels, const double *kdot
     for (int i = 0; i < rows; i++) t[c * n + i] *= kdot[i];
 }
 
+/* Rows [r0, r0 + rows) of column j: kb[slot], tb[slot] hold each slot's
+   state (K, then the channels' NTKs); sz the column input's self
+   variances; a, affine count the activations and dense layers passed. */
+struct nt_fc_block {
+  const fc_job *job;
+  const double *sz;
+  int r0, rows, a, affine, skip;
+  double **kb, **tb, *scratch;
+};
+
+void nt_fc_branch(struct nt_fc_block *b, const nt_op *op)
+{
+  /* one channel (ntk_fc_family refuses branches) */
+  double *ks[NT_MAX_SLOTS], *ts[NT_MAX_SLOTS];
+  for (int s = 0; s < b->job->plan->nslots; s++) { ks[s] = b->kb[s] + b->r0; ts[s] = b->tb[s] + b->r0; }
+  nt_branch_step(op, ks, ts, b->rows);
+}
+
+void nt_fc_dense(struct nt_fc_block *b, const nt_op *op)
+{
+  double *k = b->kb[op->slot] + b->r0, *t = b->tb[op->slot] + b->r0;
+  double w = op->p1, bias = op->p2;
+  int rows = b->rows;
+  for (int i = 0; i < rows; i++) k[i] = w * k[i] + bias;
+  for (int c = 0; c < b->job->channels; c++) {
+    double keep = op->trainable && b->affine >= c ? 1.0 : 0.0, *tc = t + (size_t) c * b->job->n;
+    for (int i = 0; i < rows; i++) tc[i] = w * tc[i] + keep * k[i];
+  }
+  b->affine++;
+}
+
+void nt_fc_abrelu(struct nt_fc_block *b, const nt_op *op)
+{
+  const fc_job *job = b->job;
+  int n = job->n, a = b->a, r0 = b->r0;
+  double *k = b->kb[op->slot] + r0, *t = b->tb[op->slot] + r0;
+  const double *plane = job->planes + (size_t) 2 * n * a;
+  double r2 = b->sz[NT_SELF * a + 1], ir2 = b->sz[NT_SELF * a + 2];
+  if (job->channels == 1) {
+    const nt_op *next = op->fuse ? op + 1 : NULL;   /* the fusion pass's dense layer */
+    nt_abrelu_column(op->p1, op->p2, plane + r0, plane + n + r0, r2, ir2, k, t, b->rows, next);
+    if (next) { b->skip = 1; b->affine++; }
+  } else {   /* kdot into the scratch column, then every channel */
+    for (int i = 0; i < b->rows; i++) b->scratch[i] = 1.0;
+    nt_abrelu_column(op->p1, op->p2, plane + r0, plane + n + r0, r2, ir2, k, b->scratch, b->rows,
+                     NULL);
+    scale_channels(t, n, job->channels, b->scratch, b->rows);
+  }
+  b->a++;
+}
+
+void nt_fc_elementwise(struct nt_fc_block *b, const nt_op *op)
+{
+  const fc_job *job = b->job;
+  int a = b->a, r0 = b->r0;
+  double *k = b->kb[op->slot] + r0, *t = b->tb[op->slot] + r0;
+  for (int i = 0; i < b->rows; i++)
+    k[i] = nt_act_self(op, job->selfx + job->stride * (r0 + i) + NT_SELF * a, b->sz + NT_SELF * a,
+                       k[i], b->scratch + i);
+  scale_channels(t, job->n, job->channels, b->scratch, b->rows);
+  b->a++;
+}
+
 /* Non-finite entries of a block (|v| <= DBL_MAX is false for Inf and NaN:
    inline, unlike R_FINITE). */
 static R_xlen_t count_bad(const double *v, int rows)
@@ -107,49 +170,19 @@ static R_xlen_t count_bad(const double *v, int rows)
   return bad;
 }
 
-/* All layers on rows [r0, r1) of column j (kb[slot], tb[slot] hold each
-   slot's state; sz the column input's self variances; scratch a column).
-   Returns the count of non-finite tapped entries. */
+/* All ops, through their registry steps, on rows [r0, r1) of column j;
+   the taps after them.  Returns the count of non-finite tapped entries. */
 static R_xlen_t column_layers(const fc_job *job, const double *sz, int j, int r0, int r1,
-                          double **kb, double **tb, double *scratch)
+                              double **kb, double **tb, double *scratch)
 {
-  int n = job->n, rows = r1 - r0, a = 0, affine = 0, C = job->channels;
+  struct nt_fc_block b = {job, sz, r0, r1 - r0, 0, 0, 0, kb, tb, scratch};
+  int n = job->n, rows = r1 - r0, C = job->channels;
   R_xlen_t bad = 0;
   for (int l = 0; l < job->plan->nops; l++) {
     const nt_op *op = job->plan->ops + l;
-    double *k = kb[op->slot] + r0, *t = tb[op->slot] + r0;
-    if (op->kind & NT_KIND_BRANCH) {   /* one channel (ntk_fc_family refuses branches) */
-      double *ks[NT_MAX_SLOTS], *ts[NT_MAX_SLOTS];
-      for (int s = 0; s < job->plan->nslots; s++) { ks[s] = kb[s] + r0; ts[s] = tb[s] + r0; }
-      nt_branch_step(op, ks, ts, rows);
-    } else if (op->kind & NT_KIND_AFFINE) {   /* dense: the only affine op on vectors */
-      double w = op->p1, bias = op->p2;
-      for (int i = 0; i < rows; i++) k[i] = w * k[i] + bias;
-      for (int c = 0; c < C; c++) {
-        double keep = op->trainable && affine >= c ? 1.0 : 0.0, *tc = t + (size_t) c * n;
-        for (int i = 0; i < rows; i++) tc[i] = w * tc[i] + keep * k[i];
-      }
-      affine++;
-    } else if (op->code == NT_OP_ABRELU) {
-      const double *plane = job->planes + (size_t) 2 * n * a;
-      double r2 = sz[NT_SELF * a + 1], ir2 = sz[NT_SELF * a + 2];
-      if (C == 1) {
-        const nt_op *next = op->fuse ? op + 1 : NULL;   /* the fusion pass's dense layer */
-        nt_abrelu_column(op->p1, op->p2, plane + r0, plane + n + r0, r2, ir2, k, t, rows, next);
-        if (next) { l++; affine++; }   /* taps sit after dense layers, never inside a pair */
-      } else {   /* kdot into the scratch column, then every channel */
-        for (int i = 0; i < rows; i++) scratch[i] = 1.0;
-        nt_abrelu_column(op->p1, op->p2, plane + r0, plane + n + r0, r2, ir2, k, scratch, rows, NULL);
-        scale_channels(t, n, C, scratch, rows);
-      }
-      a++;
-    } else {
-      for (int i = 0; i < rows; i++)
-        k[i] = nt_act_self(op, job->selfx + job->stride * (r0 + i) + NT_SELF * a, sz + NT_SELF * a,
-                           k[i], scratch + i);
-      scale_channels(t, n, C, scratch, rows);
-      a++;
-    }
+    b.skip = 0;
+    op->info->fc(&b, op);
+    l += b.skip;   /* taps sit after dense layers, never inside a fused pair */
     int q = job->tap_at[l];
     if (q < 0) continue;
     size_t at = (size_t) n * j + r0;

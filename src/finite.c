@@ -9,7 +9,7 @@
 #include <R_ext/Random.h>
 #include <string.h>
 
-typedef struct {
+typedef struct nt_fl_layer {
   int code, trainable;
   const nt_op *op;
   int in;                          /* tape index of the input (0: the network's input,
@@ -136,7 +136,7 @@ static void fl_draw(fl_net *net)
 
 /* ---- forward and backward ------------------------------------------------ */
 
-typedef struct {
+typedef struct nt_fl_tape {
   double **a;       /* a[0]: the inputs, a[l + 1]: the output of layer l, cout x (n pout) */
   double **d;       /* d[i]: gradient with respect to a[i] (backward pass) */
   size_t *len;      /* entries of a[i] */
@@ -218,55 +218,78 @@ static void fan_in_fwd(const fl_layer *L, fl_tape *tp, double *out)
   }
 }
 
-static void fl_forward(const fl_net *net, fl_tape *tp)
+/* ---- the ops' forward and backward steps (named in the registry) -------- */
+
+void nt_fl_affine_forward(const fl_layer *L, fl_tape *tp, int l)
 {
   int n = tp->n;
+  const double *in = tp->a[L->in];
+  if (L->code == NT_OP_CONV) {
+    im2col(L, in, tp->cols[l], n);
+    affine_fwd(L, tp->cols[l], tp->a[l + 1], L->pout * n);
+  } else {
+    affine_fwd(L, in, tp->a[l + 1], L->pin * n);
+  }
+}
+
+void nt_fl_pool_forward(const fl_layer *L, fl_tape *tp, int l)
+{
+  int n = tp->n;
+  const double *in = tp->a[L->in];
+  double *out = tp->a[l + 1], s = 1.0 / (L->qh * L->qw);
+  memset(out, 0, (size_t) L->pout * n * L->cout * sizeof(double));
+  for (int i = 0; i < n; i++)
+    for (int o = 0; o < L->pout; o++)
+      for (int ay = 0; ay < L->qh; ay++)
+        for (int ax = 0; ax < L->qw; ax++) {
+          int a = ((o / L->wout) * L->sh + ay) * L->win + (o % L->wout) * L->sw + ax;
+          const double *src = in + ((size_t) i * L->pin + a) * L->cin;
+          double *dst = out + ((size_t) i * L->pout + o) * L->cout;
+          for (int c = 0; c < L->cin; c++) dst[c] += s * src[c];
+        }
+}
+
+void nt_fl_flatten_forward(const fl_layer *L, fl_tape *tp, int l)
+{
+  memcpy(tp->a[l + 1], tp->a[L->in], (size_t) tp->n * L->pin * L->cin * sizeof(double));
+}
+
+void nt_fl_gap_forward(const fl_layer *L, fl_tape *tp, int l)
+{
+  int n = tp->n;
+  const double *in = tp->a[L->in];
+  double *out = tp->a[l + 1];
+  memset(out, 0, (size_t) n * L->cout * sizeof(double));
+  for (int i = 0; i < n; i++)
+    for (int p = 0; p < L->pin; p++)
+      for (int c = 0; c < L->cin; c++)
+        out[(size_t) i * L->cout + c] += in[((size_t) i * L->pin + p) * L->cin + c] / L->pin;
+}
+
+void nt_fl_fanout_forward(const fl_layer *L, fl_tape *tp, int l)
+{
+  (void) L; (void) tp; (void) l;   /* the output aliases the input (fl_tape_alloc) */
+}
+
+void nt_fl_fanin_forward(const fl_layer *L, fl_tape *tp, int l)
+{
+  fan_in_fwd(L, tp, tp->a[l + 1]);
+}
+
+void nt_fl_elementwise_forward(const fl_layer *L, fl_tape *tp, int l)
+{
+  size_t sz = (size_t) tp->n * L->pin * L->cin;
+  const double *in = tp->a[L->in];
+  double *out = tp->a[l + 1], deriv;
+  nt_value_fn phi = L->op->info->value;
+  for (size_t k = 0; k < sz; k++) out[k] = phi(L->op, in[k], &deriv);
+}
+
+static void fl_forward(const fl_net *net, fl_tape *tp)
+{
   for (int l = 0; l < net->nl; l++) {
     const fl_layer *L = net->layers + l;
-    const double *in = tp->a[L->in];
-    double *out = tp->a[l + 1];
-    size_t m_out = (size_t) L->pout * n;
-    switch (L->code) {
-    case NT_OP_DENSE: affine_fwd(L, in, out, L->pin * n); break;
-    case NT_OP_CONV:
-      im2col(L, in, tp->cols[l], n);
-      affine_fwd(L, tp->cols[l], out, L->pout * n);
-      break;
-    case NT_OP_AVGPOOL: {
-      double s = 1.0 / (L->qh * L->qw);
-      memset(out, 0, m_out * L->cout * sizeof(double));
-      for (int i = 0; i < n; i++)
-        for (int o = 0; o < L->pout; o++)
-          for (int ay = 0; ay < L->qh; ay++)
-            for (int ax = 0; ax < L->qw; ax++) {
-              int a = ((o / L->wout) * L->sh + ay) * L->win + (o % L->wout) * L->sw + ax;
-              const double *src = in + ((size_t) i * L->pin + a) * L->cin;
-              double *dst = out + ((size_t) i * L->pout + o) * L->cout;
-              for (int c = 0; c < L->cin; c++) dst[c] += s * src[c];
-            }
-      break;
-    }
-    case NT_OP_FLATTEN:
-      memcpy(out, in, (size_t) n * L->pin * L->cin * sizeof(double));
-      break;
-    case NT_OP_GAP:
-      memset(out, 0, (size_t) n * L->cout * sizeof(double));
-      for (int i = 0; i < n; i++)
-        for (int p = 0; p < L->pin; p++)
-          for (int c = 0; c < L->cin; c++)
-            out[(size_t) i * L->cout + c] += in[((size_t) i * L->pin + p) * L->cin + c] / L->pin;
-      break;
-    case NT_OP_FANOUT: break;            /* out aliases in */
-    case NT_OP_SUM: case NT_OP_PROD: case NT_OP_CONCAT:
-      fan_in_fwd(L, tp, out);
-      break;
-    default: {                           /* elementwise, through its registry hook */
-      size_t sz = (size_t) n * L->pin * L->cin;
-      nt_value_fn phi = L->op->info->value;
-      double deriv;
-      for (size_t k = 0; k < sz; k++) out[k] = phi(L->op, in[k], &deriv);
-    }
-    }
+    L->op->info->fl_forward(L, tp, l);
   }
 }
 
@@ -292,87 +315,108 @@ static void fan_in_bwd(const fl_layer *L, fl_tape *tp, const double *delta)
   }
 }
 
-/* Backpropagation of d (gradient with respect to the network output, one
-   value per input) through the network.  For every trainable layer,
-   visit(layer, l, input-side features, output-side deltas, ctx) receives
-   what its parameter gradients are made of.  Gradients are accumulated per
-   tape entry, so that a fan-out's copies add up. */
-typedef void (*fl_visit)(const fl_layer *L, int l, const double *feat, const double *delta,
-                         int n, void *ctx);
-
-static void fl_backward(const fl_net *net, fl_tape *tp, const double *d, fl_visit visit, void *ctx)
+void nt_fl_affine_backward(const fl_layer *L, fl_tape *tp, int l, nt_fl_visit visit, void *ctx)
 {
   int n = tp->n;
+  const double *delta = tp->d[l + 1];
+  double *next = tp->d[L->in];
+  const double *feat = L->code == NT_OP_CONV ? tp->cols[l] : tp->a[L->in];
+  if (L->trainable) visit(L, l, feat, delta, n, ctx);
+  if (L->in == 0) return;   /* the inputs' own gradient is never used */
+  /* d feat = sqrt(w / fan) W delta : fan x (n pout) */
+  double alpha = sqrt(L->w / L->fan), zero = 0, one = 1;
+  int fan = L->fan, cout = L->cout, m = L->pout * n;
+  if (L->code == NT_OP_DENSE) {
+    F77_CALL(dgemm)("N", "N", &fan, &m, &cout, &alpha, L->W, &fan, delta, &cout, &one, next, &fan
+                    FCONE FCONE);
+    return;
+  }
+  double *dfeat = (double *) R_alloc((size_t) fan * m, sizeof(double));
+  F77_CALL(dgemm)("N", "N", &fan, &m, &cout, &alpha, L->W, &fan, delta, &cout, &zero, dfeat, &fan
+                  FCONE FCONE);
+  int q = L->qh * L->qw;
+  for (int i = 0; i < n; i++)
+    for (int o = 0; o < L->pout; o++)
+      for (int e = 0; e < q; e++) {
+        int j = L->patch[(size_t) e * L->pout + o];
+        if (j < 0) continue;
+        const double *src = dfeat + ((size_t) i * L->pout + o) * fan + (size_t) e * L->cin;
+        double *dst = next + ((size_t) i * L->pin + j) * L->cin;
+        for (int c = 0; c < L->cin; c++) dst[c] += src[c];
+      }
+}
+
+void nt_fl_pool_backward(const fl_layer *L, fl_tape *tp, int l, nt_fl_visit visit, void *ctx)
+{
+  (void) visit; (void) ctx;
+  int n = tp->n;
+  const double *delta = tp->d[l + 1];
+  double *next = tp->d[L->in], s = 1.0 / (L->qh * L->qw);
+  for (int i = 0; i < n; i++)
+    for (int o = 0; o < L->pout; o++)
+      for (int ay = 0; ay < L->qh; ay++)
+        for (int ax = 0; ax < L->qw; ax++) {
+          int a = ((o / L->wout) * L->sh + ay) * L->win + (o % L->wout) * L->sw + ax;
+          const double *src = delta + ((size_t) i * L->pout + o) * L->cout;
+          double *dst = next + ((size_t) i * L->pin + a) * L->cin;
+          for (int c = 0; c < L->cin; c++) dst[c] += s * src[c];
+        }
+}
+
+/* flatten and fan-out: the output's gradient is the input's */
+void nt_fl_copy_backward(const fl_layer *L, fl_tape *tp, int l, nt_fl_visit visit, void *ctx)
+{
+  (void) visit; (void) ctx;
+  size_t sz = (size_t) tp->n * L->pin * L->cin;
+  const double *delta = tp->d[l + 1];
+  double *next = tp->d[L->in];
+  for (size_t k = 0; k < sz; k++) next[k] += delta[k];
+}
+
+void nt_fl_gap_backward(const fl_layer *L, fl_tape *tp, int l, nt_fl_visit visit, void *ctx)
+{
+  (void) visit; (void) ctx;
+  const double *delta = tp->d[l + 1];
+  double *next = tp->d[L->in];
+  for (int i = 0; i < tp->n; i++)
+    for (int p = 0; p < L->pin; p++)
+      for (int c = 0; c < L->cin; c++)
+        next[((size_t) i * L->pin + p) * L->cin + c] += delta[(size_t) i * L->cout + c] / L->pin;
+}
+
+void nt_fl_fanin_backward(const fl_layer *L, fl_tape *tp, int l, nt_fl_visit visit, void *ctx)
+{
+  (void) visit; (void) ctx;
+  fan_in_bwd(L, tp, tp->d[l + 1]);
+}
+
+void nt_fl_elementwise_backward(const fl_layer *L, fl_tape *tp, int l, nt_fl_visit visit, void *ctx)
+{
+  (void) visit; (void) ctx;
+  size_t sz = (size_t) tp->n * L->pin * L->cin;
+  const double *in = tp->a[L->in], *delta = tp->d[l + 1];
+  double *next = tp->d[L->in];
+  nt_value_fn phi = L->op->info->value;
+  for (size_t k = 0; k < sz; k++) {
+    double deriv;
+    phi(L->op, in[k], &deriv);
+    next[k] += delta[k] * deriv;
+  }
+}
+
+/* Backpropagation of d (gradient with respect to the network output, one
+   value per input) through the network, each op through its registry
+   step.  For every trainable layer, visit(layer, l, input-side features,
+   output-side deltas, ctx) receives what its parameter gradients are made
+   of.  Gradients are accumulated per tape entry, so that a fan-out's
+   copies add up. */
+static void fl_backward(const fl_net *net, fl_tape *tp, const double *d, nt_fl_visit visit, void *ctx)
+{
   for (int i = 0; i <= net->nl; i++) memset(tp->d[i], 0, tp->len[i] * sizeof(double));
   memcpy(tp->d[net->nl], d, tp->len[net->nl] * sizeof(double));
   for (int l = net->nl - 1; l >= 0; l--) {
     const fl_layer *L = net->layers + l;
-    const double *in = tp->a[L->in], *delta = tp->d[l + 1];
-    double *next = tp->d[L->in];
-    int need_input = L->in > 0;          /* the inputs' own gradient is never used */
-    size_t sz_in = (size_t) n * L->pin * L->cin;
-    switch (L->code) {
-    case NT_OP_DENSE: case NT_OP_CONV: {
-      const double *feat = L->code == NT_OP_CONV ? tp->cols[l] : in;
-      if (L->trainable) visit(L, l, feat, delta, n, ctx);
-      if (!need_input) break;
-      /* d feat = sqrt(w / fan) W delta : fan x (n pout) */
-      double alpha = sqrt(L->w / L->fan), zero = 0, one = 1;
-      int fan = L->fan, cout = L->cout, m = L->pout * n;
-      if (L->code == NT_OP_DENSE) {
-        F77_CALL(dgemm)("N", "N", &fan, &m, &cout, &alpha, L->W, &fan, delta, &cout, &one, next, &fan
-                        FCONE FCONE);
-        break;
-      }
-      double *dfeat = (double *) R_alloc((size_t) fan * m, sizeof(double));
-      F77_CALL(dgemm)("N", "N", &fan, &m, &cout, &alpha, L->W, &fan, delta, &cout, &zero, dfeat, &fan
-                      FCONE FCONE);
-      int q = L->qh * L->qw;
-      for (int i = 0; i < n; i++)
-        for (int o = 0; o < L->pout; o++)
-          for (int e = 0; e < q; e++) {
-            int j = L->patch[(size_t) e * L->pout + o];
-            if (j < 0) continue;
-            const double *src = dfeat + ((size_t) i * L->pout + o) * fan + (size_t) e * L->cin;
-            double *dst = next + ((size_t) i * L->pin + j) * L->cin;
-            for (int c = 0; c < L->cin; c++) dst[c] += src[c];
-          }
-      break;
-    }
-    case NT_OP_AVGPOOL: {
-      double s = 1.0 / (L->qh * L->qw);
-      for (int i = 0; i < n; i++)
-        for (int o = 0; o < L->pout; o++)
-          for (int ay = 0; ay < L->qh; ay++)
-            for (int ax = 0; ax < L->qw; ax++) {
-              int a = ((o / L->wout) * L->sh + ay) * L->win + (o % L->wout) * L->sw + ax;
-              const double *src = delta + ((size_t) i * L->pout + o) * L->cout;
-              double *dst = next + ((size_t) i * L->pin + a) * L->cin;
-              for (int c = 0; c < L->cin; c++) dst[c] += s * src[c];
-            }
-      break;
-    }
-    case NT_OP_FLATTEN: case NT_OP_FANOUT:
-      for (size_t k = 0; k < sz_in; k++) next[k] += delta[k];
-      break;
-    case NT_OP_GAP:
-      for (int i = 0; i < n; i++)
-        for (int p = 0; p < L->pin; p++)
-          for (int c = 0; c < L->cin; c++)
-            next[((size_t) i * L->pin + p) * L->cin + c] += delta[(size_t) i * L->cout + c] / L->pin;
-      break;
-    case NT_OP_SUM: case NT_OP_PROD: case NT_OP_CONCAT:
-      fan_in_bwd(L, tp, delta);
-      break;
-    default: {                           /* elementwise */
-      nt_value_fn phi = L->op->info->value;
-      for (size_t k = 0; k < sz_in; k++) {
-        double deriv;
-        phi(L->op, in[k], &deriv);
-        next[k] += delta[k] * deriv;
-      }
-    }
-    }
+    L->op->info->fl_backward(L, tp, l, visit, ctx);
   }
 }
 

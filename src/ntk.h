@@ -45,20 +45,26 @@
    The op registry (ops.c, activations.c)
    --------------------------------------
    One descriptor per op: code, name, kind flags (affine, elementwise,
-   spatial, readout, branch), the engines that run it, whether its
-   parameters are variances, and for elementwise ops two hooks: `dual`
-   (E[phi phi] and E[phi' phi'] of a Gaussian pair: the pair update of
-   every kernel engine, and the self-variance update as the pair (s, s, s))
-   and `value` (phi and phi', the finite forward and backward pass).  The
+   spatial, readout, branch), whether its parameters are variances, and the
+   steps each engine calls: the fully connected column step, the
+   convolutional pair step, the finite forward and backward steps (fc.c,
+   conv.c, finite.c define them; NULL where an engine does not run the op).
+   Elementwise ops add two hooks that their steps call: `dual` (E[phi phi]
+   and E[phi' phi'] of a Gaussian pair: the pair update of every kernel
+   engine, and the self-variance update as the pair (s, s, s)) and `value`
+   (phi and phi', for finite networks).  Engines dispatch only through the
+   descriptor; an op without the step or hook an engine needs is an error
+   at plan validation (nt_plan_require), never a silent identity.  The
    structural ops are listed in ops.c, the elementwise ones beside their
-   hooks in activations.c.  An op without the hook an engine needs is an
-   error at plan validation (nt_plan_require), never a silent identity.
+   hooks in activations.c.  Output shapes and geometry are derived in R by
+   each layer's compile_layer() method and checked in C (conv.c's plan walk,
+   finite.c's fl_build, geometry.c).
 
    Adding an activation with a closed form, for example phi(u) = sin(u):
    in activations.c, a dual hook (E[sin u sin v] = exp(-(s1 + s2) / 2)
    sinh(c), E[cos u cos v] = exp(-(s1 + s2) / 2) cosh(c)), a value hook
    (sin u, cos u) and the registry row {16, "sin", NT_KIND_ELEMENTWISE, 0,
-   0, sin_dual, sin_value}; in R/layers.R, the constructor
+   sin_dual, sin_value, NT_ELEMENTWISE_STEPS}; in R/layers.R, the constructor
    nt_sin <- function() new_activation("Sin", "sin"); and its tests (its
    dual against nt_activation(sin) and Monte Carlo).  No engine changes.
    Test files follow the source files: test-conv.R (conv.c), test-family.R
@@ -146,14 +152,66 @@ typedef void (*nt_dual_fn)(const nt_op *op, double s1, double s2, double r1, dou
                            double c, double *k, double *kdot);
 typedef double (*nt_value_fn)(const nt_op *op, double u, double *deriv);
 
+/* Engine hooks: how each engine runs an op (NULL: it does not).  Their
+   arguments are each engine's own state, opaque here. */
+struct nt_fc_block;     /* fc.c: rows of one column of pairs */
+struct nt_conv_pass;    /* conv.c: one pair of images */
+struct nt_fl_layer;     /* finite.c: one op of a finite network */
+struct nt_fl_tape;      /* finite.c: the activations of a forward pass */
+typedef void (*nt_fl_visit)(const struct nt_fl_layer *L, int l, const double *feat,
+                            const double *delta, int n, void *ctx);
+typedef void (*nt_fc_hook)(struct nt_fc_block *b, const nt_op *op);
+typedef int (*nt_conv_hook)(struct nt_conv_pass *p, const nt_op *op, int l);
+typedef void (*nt_fl_forward_hook)(const struct nt_fl_layer *L, struct nt_fl_tape *tp, int l);
+typedef void (*nt_fl_backward_hook)(const struct nt_fl_layer *L, struct nt_fl_tape *tp, int l,
+                                    nt_fl_visit visit, void *ctx);
+
 typedef struct nt_op_info_s {
   int code;
   const char *name;
-  int kind, engines;        /* engines: those of the non-elementwise ops */
+  int kind;
   int variances;            /* p1, p2 are variances: non-negative */
-  nt_dual_fn dual;          /* elementwise ops only */
-  nt_value_fn value;
+  nt_dual_fn dual;          /* elementwise ops: the dual kernels */
+  nt_value_fn value;        /* elementwise ops: phi and phi' */
+  nt_fc_hook fc;            /* the engines' steps */
+  nt_conv_hook conv;
+  nt_fl_forward_hook fl_forward;
+  nt_fl_backward_hook fl_backward;
 } nt_op_info;
+
+/* The engines' steps (fc.c, conv.c, finite.c), named in the registry. */
+void nt_fc_dense(struct nt_fc_block *b, const nt_op *op);
+void nt_fc_abrelu(struct nt_fc_block *b, const nt_op *op);
+void nt_fc_elementwise(struct nt_fc_block *b, const nt_op *op);
+void nt_fc_branch(struct nt_fc_block *b, const nt_op *op);
+int nt_conv_dense(struct nt_conv_pass *p, const nt_op *op, int l);
+int nt_conv_conv(struct nt_conv_pass *p, const nt_op *op, int l);
+int nt_conv_pool(struct nt_conv_pass *p, const nt_op *op, int l);
+int nt_conv_readout(struct nt_conv_pass *p, const nt_op *op, int l);
+int nt_conv_branch(struct nt_conv_pass *p, const nt_op *op, int l);
+int nt_conv_elementwise(struct nt_conv_pass *p, const nt_op *op, int l);
+void nt_fl_affine_forward(const struct nt_fl_layer *L, struct nt_fl_tape *tp, int l);
+void nt_fl_affine_backward(const struct nt_fl_layer *L, struct nt_fl_tape *tp, int l,
+                           nt_fl_visit visit, void *ctx);
+void nt_fl_pool_forward(const struct nt_fl_layer *L, struct nt_fl_tape *tp, int l);
+void nt_fl_pool_backward(const struct nt_fl_layer *L, struct nt_fl_tape *tp, int l,
+                         nt_fl_visit visit, void *ctx);
+void nt_fl_flatten_forward(const struct nt_fl_layer *L, struct nt_fl_tape *tp, int l);
+void nt_fl_copy_backward(const struct nt_fl_layer *L, struct nt_fl_tape *tp, int l,
+                         nt_fl_visit visit, void *ctx);
+void nt_fl_gap_forward(const struct nt_fl_layer *L, struct nt_fl_tape *tp, int l);
+void nt_fl_gap_backward(const struct nt_fl_layer *L, struct nt_fl_tape *tp, int l,
+                        nt_fl_visit visit, void *ctx);
+void nt_fl_fanout_forward(const struct nt_fl_layer *L, struct nt_fl_tape *tp, int l);
+void nt_fl_fanin_forward(const struct nt_fl_layer *L, struct nt_fl_tape *tp, int l);
+void nt_fl_fanin_backward(const struct nt_fl_layer *L, struct nt_fl_tape *tp, int l,
+                          nt_fl_visit visit, void *ctx);
+void nt_fl_elementwise_forward(const struct nt_fl_layer *L, struct nt_fl_tape *tp, int l);
+void nt_fl_elementwise_backward(const struct nt_fl_layer *L, struct nt_fl_tape *tp, int l,
+                                nt_fl_visit visit, void *ctx);
+/* The steps of an elementwise op in every engine, for its registry row. */
+#define NT_ELEMENTWISE_STEPS nt_fc_elementwise, nt_conv_elementwise, nt_fl_elementwise_forward, \
+  nt_fl_elementwise_backward
 const nt_op_info *nt_op_lookup(int code);   /* NULL for an unknown code */
 /* activations.c: the registry entries of the elementwise ops */
 extern const nt_op_info nt_elementwise_ops[];

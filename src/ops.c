@@ -1,25 +1,33 @@
 /* The op registry: one descriptor per layer code, the single place that
-   says what an op is and which engines run it.  The structural ops are
+   says what an op is and how each engine runs it (its steps).  The structural ops are
    listed here; the elementwise ones, with their hooks, in activations.c.
    Plans are validated against it (plan.c), engines refuse ops they do not
    run (nt_plan_require), and R reads the codes and the row layouts from it
    at load time. */
 #include "ntk.h"
 
-#define ALL_ENGINES (NT_ENGINE_FC | NT_ENGINE_CONV | NT_ENGINE_FINITE)
-#define SPATIAL_ENGINES (NT_ENGINE_CONV | NT_ENGINE_FINITE)
-
+/* code, name, kind, variances, dual, value, then each engine's step:
+   fully connected, convolutional, finite forward and backward */
 static const nt_op_info structural_ops[] = {
-  {NT_OP_DENSE, "dense", NT_KIND_AFFINE, ALL_ENGINES, 1, NULL, NULL},
-  {NT_OP_CONV, "conv", NT_KIND_AFFINE | NT_KIND_SPATIAL, SPATIAL_ENGINES, 1, NULL, NULL},
-  {NT_OP_AVGPOOL, "pool", NT_KIND_SPATIAL, SPATIAL_ENGINES, 0, NULL, NULL},
-  {NT_OP_FLATTEN, "flatten", NT_KIND_READOUT, SPATIAL_ENGINES, 0, NULL, NULL},
-  {NT_OP_GAP, "gap", NT_KIND_READOUT, SPATIAL_ENGINES, 0, NULL, NULL},
-  {NT_OP_LAP, "lap", NT_KIND_READOUT, NT_ENGINE_CONV, 0, NULL, NULL},
-  {NT_OP_FANOUT, "fanout", NT_KIND_BRANCH, ALL_ENGINES, 0, NULL, NULL},
-  {NT_OP_SUM, "sum", NT_KIND_BRANCH, ALL_ENGINES, 0, NULL, NULL},
-  {NT_OP_PROD, "prod", NT_KIND_BRANCH, ALL_ENGINES, 0, NULL, NULL},
-  {NT_OP_CONCAT, "concat", NT_KIND_BRANCH, ALL_ENGINES, 0, NULL, NULL}
+  {NT_OP_DENSE, "dense", NT_KIND_AFFINE, 1, NULL, NULL,
+   nt_fc_dense, nt_conv_dense, nt_fl_affine_forward, nt_fl_affine_backward},
+  {NT_OP_CONV, "conv", NT_KIND_AFFINE | NT_KIND_SPATIAL, 1, NULL, NULL,
+   NULL, nt_conv_conv, nt_fl_affine_forward, nt_fl_affine_backward},
+  {NT_OP_AVGPOOL, "pool", NT_KIND_SPATIAL, 0, NULL, NULL,
+   NULL, nt_conv_pool, nt_fl_pool_forward, nt_fl_pool_backward},
+  {NT_OP_FLATTEN, "flatten", NT_KIND_READOUT, 0, NULL, NULL,
+   NULL, nt_conv_readout, nt_fl_flatten_forward, nt_fl_copy_backward},
+  {NT_OP_GAP, "gap", NT_KIND_READOUT, 0, NULL, NULL,
+   NULL, nt_conv_readout, nt_fl_gap_forward, nt_fl_gap_backward},
+  {NT_OP_LAP, "lap", NT_KIND_READOUT, 0, NULL, NULL, NULL, nt_conv_readout, NULL, NULL},
+  {NT_OP_FANOUT, "fanout", NT_KIND_BRANCH, 0, NULL, NULL,
+   nt_fc_branch, nt_conv_branch, nt_fl_fanout_forward, nt_fl_copy_backward},
+  {NT_OP_SUM, "sum", NT_KIND_BRANCH, 0, NULL, NULL,
+   nt_fc_branch, nt_conv_branch, nt_fl_fanin_forward, nt_fl_fanin_backward},
+  {NT_OP_PROD, "prod", NT_KIND_BRANCH, 0, NULL, NULL,
+   nt_fc_branch, nt_conv_branch, nt_fl_fanin_forward, nt_fl_fanin_backward},
+  {NT_OP_CONCAT, "concat", NT_KIND_BRANCH, 0, NULL, NULL,
+   nt_fc_branch, nt_conv_branch, nt_fl_fanin_forward, nt_fl_fanin_backward}
 };
 #define N_STRUCTURAL ((int) (sizeof(structural_ops) / sizeof(structural_ops[0])))
 
@@ -36,14 +44,19 @@ const nt_op_info *nt_op_lookup(int code)
   return NULL;
 }
 
-/* Whether `engine` runs op: elementwise ops by their hooks (every engine
-   on kernels needs the dual, finite networks the value), the others by
-   their entry's engine flags. */
+/* Whether `engine` runs op: it has the engine's step, and an elementwise
+   op the hook that step calls (the dual for kernels, the value for finite
+   networks). */
 static int engine_runs(const nt_op_info *info, int engine)
 {
-  if (info->kind & NT_KIND_ELEMENTWISE)
-    return engine == NT_ENGINE_FINITE ? info->value != NULL : info->dual != NULL;
-  return (info->engines & engine) != 0;
+  int elementwise = (info->kind & NT_KIND_ELEMENTWISE) != 0;
+  switch (engine) {
+  case NT_ENGINE_FC: return info->fc != NULL && (!elementwise || info->dual != NULL);
+  case NT_ENGINE_CONV: return info->conv != NULL && (!elementwise || info->dual != NULL);
+  default:
+    return info->fl_forward != NULL && info->fl_backward != NULL &&
+      (!elementwise || info->value != NULL);
+  }
 }
 
 void nt_plan_require(const nt_plan *plan, int engine)
