@@ -40,10 +40,10 @@ typedef struct {
 /* ---- per-layer pieces ------------------------------------------------ */
 
 /* Partner of position i = (y, x) at offset (dy, dx) in an h x w image, or -1. */
-static inline int partner(int i, int w, int h, int dy, int dx)
+static inline int partner(int i, int w, int h, long long dy, long long dx)
 {
-  int y = i / w + dy, x = i % w + dx;
-  return (y >= 0 && y < h && x >= 0 && x < w) ? y * w + x : -1;
+  long long y = i / w + dy, x = i % w + dx;   /* 64-bit: offsets times band scales */
+  return (y >= 0 && y < h && x >= 0 && x < w) ? (int) (y * w + x) : -1;
 }
 
 /* ABReLU on n entries whose z side runs along zr / zi and whose x side
@@ -275,6 +275,7 @@ static void readout(const sp_plan *sp, int l, sp_work *ws)
   const int *part = sp->part[l];
   int code = sp->plan.ops[l].code;
   int h = G(l, NT_G_HIN), w = G(l, NT_G_WIN), c = G(l, NT_G_LAPC);
+  if (c > h + w) c = h + w;   /* a window past the image is the whole image */
   size_t p = (size_t) h * w;
   double sk = 0, st = 0, norm = 1.0 / p;
   for (size_t i = 0; i < p; i++) {
@@ -565,6 +566,8 @@ static void sp_read(SEXP x, SEXP ops_int, SEXP ops_dbl, SEXP geom, SEXP band, SE
   for (int k = 0; k < sp->nb; k++)
     if (sp->band[2 * k] == 0 && sp->band[2 * k + 1] == 0) sp->k0 = k;
   if (sp->k0 < 0) Rf_error("'band' must contain the offset (0, 0)");
+  for (int k = 0; k < 2 * sp->nb; k++)
+    if (sp->band[k] < -65536 || sp->band[k] > 65536) Rf_error("'band' has an offset out of range");
   /* Walk the geometry: every layer must read the shape the previous one
      wrote, and every index the engine forms must stay inside the image. */
   if (sp->plan.branches && !sp->full)
@@ -606,8 +609,14 @@ static void sp_read(SEXP x, SEXP ops_int, SEXP ops_dbl, SEXP geom, SEXP band, SE
       sp->act_off[nact++] = (size_t) self_len;
       self_len += (double) h * w;
     }
-    if (spatial && !sp->full && (g[NT_G_BSY] < 1 || g[NT_G_BSX] < 1))
+    if (spatial && !sp->full &&
+        (g[NT_G_BSY] < 1 || g[NT_G_BSX] < 1 || g[NT_G_BSY] > 65536 || g[NT_G_BSX] > 65536))
       Rf_error("layer %d has an invalid band scale", l + 1);
+    /* every op's geometry column must name the shape it writes, which later
+       steps (the band's partner tables) read */
+    if (g[NT_G_HOUT] != h || g[NT_G_WOUT] != w)
+      Rf_error("layer %d writes %d x %d positions, but its geometry says %d x %d",
+               l + 1, h, w, g[NT_G_HOUT], g[NT_G_WOUT]);
     double st = (double) h * w * (!spatial ? 1 : sp->full ? (double) h * w : sp->nb);
     if (st > state) state = st;
     hs[slot] = h; wsz[slot] = w; sps[slot] = spatial;
@@ -628,7 +637,8 @@ static void sp_read(SEXP x, SEXP ops_int, SEXP ops_dbl, SEXP geom, SEXP band, SE
     int *tab = (int *) R_alloc(pp * sp->nb, sizeof(int));
     for (size_t i = 0; i < pp; i++)
       for (int k = 0; k < sp->nb; k++)
-        tab[i * sp->nb + k] = partner((int) i, ww, hh, sp->band[2 * k] * sy, sp->band[2 * k + 1] * sx);
+        tab[i * sp->nb + k] = partner((int) i, ww, hh, (long long) sp->band[2 * k] * sy,
+                                      (long long) sp->band[2 * k + 1] * sx);
     sp->part[st] = tab;
   }
   nt_check_alloc(state, 2.0 * sp->plan.nslots + 2, 1, "the per-pair workspace");
@@ -825,6 +835,8 @@ SEXP ntk_conv_self(SEXP x, SEXP ops_int, SEXP ops_dbl, SEXP geom, SEXP band, SEX
         double v = self[rec * i + NT_SELF * sp.act_off[a] + (q - sp.act_off[a])];
         if (!ISNAN(v) && (ISNAN(top) || v > top)) top = v;
       }
+      if (!ISNAN(top) && !R_FINITE(top))
+        Rf_error("the images' variances overflowed at activation %d; rescale 'x'", a + 1);
       REAL(var)[a + (size_t) sp.plan.nact * i] = top;
     }
   SEXP res = nt_result(2, (SEXP[]) {var, status});

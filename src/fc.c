@@ -379,7 +379,12 @@ SEXP ntk_fc_self(SEXP s0, SEXP ops_int, SEXP ops_dbl, SEXP tables)
   for (R_xlen_t i = 0; i < n; i++) {
     for (size_t j = 0; j < stride; j++) self[j] = NA_REAL;
     INTEGER(status)[i] = nt_plan_self(&plan, REAL(s0)[i], self);
-    for (int j = 0; j < plan.nact; j++) REAL(var)[j + (size_t) plan.nact * i] = self[NT_SELF * j];
+    for (int j = 0; j < plan.nact; j++) {
+      double v = self[NT_SELF * j];
+      if (!ISNAN(v) && !R_FINITE(v))
+        Rf_error("the inputs' variances overflowed at activation %d; rescale 'x'", j + 1);
+      REAL(var)[j + (size_t) plan.nact * i] = v;
+    }
   }
   SEXP res = nt_result(2, (SEXP[]) {var, status});
   UNPROTECT(2);

@@ -58,6 +58,9 @@ static void fl_build(fl_net *net, const nt_plan *plan, const int *geom, int h0, 
     if (op->code == NT_OP_CONV || op->code == NT_OP_AVGPOOL) nt_check_window(g, op->code, h, w, l);
     if ((op->code == NT_OP_FLATTEN || op->code == NT_OP_GAP) && (double) p * c > 1e9)
       Rf_error("layer %d is too large", l + 1);
+    if (op->code == NT_OP_CONV &&
+        ((double) g[NT_G_HOUT] * g[NT_G_WOUT] > 1e8 || (double) g[NT_G_QH] * g[NT_G_QW] * c > 1e8))
+      Rf_error("layer %d is too large", l + 1);
     switch (op->code) {
     case NT_OP_DENSE:
       L->cout = last ? 1 : width; L->pout = p; L->fan = c;
@@ -83,6 +86,7 @@ static void fl_build(fl_net *net, const nt_plan *plan, const int *geom, int h0, 
       }
       break;
     case NT_OP_AVGPOOL:
+      if ((double) g[NT_G_HOUT] * g[NT_G_WOUT] > 1e8) Rf_error("layer %d is too large", l + 1);
       L->hout = g[NT_G_HOUT]; L->wout = g[NT_G_WOUT];
       L->qh = g[NT_G_QH]; L->qw = g[NT_G_QW]; L->sh = g[NT_G_SH]; L->sw = g[NT_G_SW];
       L->pout = L->hout * L->wout; L->cout = c;
@@ -485,6 +489,15 @@ static void fl_read(SEXP x, SEXP shape, SEXP ops_int, SEXP ops_dbl, SEXP geom, S
     Rf_error("a finite network must end with a dense layer");
   int wd = nt_check_int_scalar(width, "width", 1, 1 << 20);
   fl_build(net, plan, INTEGER(geom), h, w, c, wd);
+  if (net->layers[net->nl - 1].pout != 1)
+    Rf_error("a finite network on images needs a readout before its last dense layer");
+  /* BLAS takes int sizes: positions times inputs, fan-ins times outputs */
+  for (int l = 0; l < net->nl; l++) {
+    const fl_layer *L = net->layers + l;
+    if ((double) L->pin * *n > INT_MAX / 2 || (double) L->pout * *n > INT_MAX / 2 ||
+        (double) L->fan * L->cout > INT_MAX / 2)
+      Rf_error("layer %d is too large for a finite network", l + 1);
+  }
 }
 
 static double one_task(void *ctx, R_xlen_t task)
@@ -551,7 +564,15 @@ SEXP ntk_empirical(SEXP x, SEXP shape, SEXP ops_int, SEXP ops_dbl, SEXP geom, SE
   nt_progress_start(&bar, nt_check_flag(progress, "progress"), ns);
   nt_drive(&spec, &job, &bar);
   nt_progress_end(&bar);
-  for (size_t k = 0; k < (size_t) n * n; k++) { acc_t[k] /= ns; acc_k[k] /= ns; }
+  R_xlen_t bad = 0;
+  for (size_t k = 0; k < (size_t) n * n; k++) {
+    acc_t[k] /= ns;
+    acc_k[k] /= ns;
+    bad += !R_FINITE(acc_t[k]) || !R_FINITE(acc_k[k]);
+  }
+  if (bad)
+    Rf_error("the finite networks overflowed: %.0f kernel entries are not finite; rescale `x` "
+             "or lower the variances", (double) bad);
   SEXP res = nt_result(2, (SEXP[]) {ntk, nngp});
   UNPROTECT(2);
   return res;
@@ -619,6 +640,10 @@ static R_xlen_t train_step(void *vctx, R_xlen_t task)
   int s = (int) task, n = job->n, m = job->m;
   fl_forward(net, job->tp);
   const double *f = job->tp->a[net->nl];
+  for (int i = 0; i < n; i++)
+    if (!R_FINITE(f[i]))
+      Rf_error("training diverged: the predictions overflowed by step %d (learning rate %g); "
+               "use a smaller `learning_rate`, or rescale `x` and `y`", s, job->lr);
   if (s == job->rec[job->r]) {
     for (int i = 0; i < n; i++) job->out_train[(size_t) n * job->r + i] = f[i] - job->f0[i];
     if (m) {
@@ -674,7 +699,8 @@ SEXP ntk_train(SEXP x, SEXP y, SEXP x_test, SEXP shape, SEXP ops_int, SEXP ops_d
   int nrec = (int) XLENGTH(record);
   const int *rec = INTEGER(record);
   for (int r = 0; r < nrec; r++)
-    if (rec[r] < 0 || (r > 0 && rec[r] <= rec[r - 1])) Rf_error("'record' must be increasing and >= 0");
+    if (rec[r] < 0 || rec[r] > 1000000000 || (r > 0 && rec[r] <= rec[r - 1]))
+      Rf_error("'record' must be increasing steps between 0 and 1e9");
   int steps = rec[nrec - 1];
   int ntk_flag = nt_check_flag(want_ntk, "want_ntk");
   int centred = nt_check_flag(center, "center");
@@ -733,7 +759,7 @@ SEXP ntk_train(SEXP x, SEXP y, SEXP x_test, SEXP shape, SEXP ops_int, SEXP ops_d
   }
   train_job job = {&net, &tp, m ? &tt : NULL, REAL(y), f0, f0t, resid, w0, norm0, lr, rec, 0, steps,
                    n, m, REAL(out_train), m ? REAL(out_test) : NULL, REAL(change)};
-  nt_drive_spec spec = {steps + 1, one_task, train_step, 0, 0};   /* serial: steps in order */
+  nt_drive_spec spec = {(R_xlen_t) steps + 1, one_task, train_step, 0, 0};   /* serial: steps in order */
   nt_progress bar;
   nt_progress_start(&bar, nt_check_flag(progress, "progress"), steps + 1);
   nt_drive(&spec, &job, &bar);
