@@ -596,7 +596,7 @@ static void grad_visit(const fl_layer *L, int l, const double *feat, const doubl
     for (int c = 0; c < cout; c++) M->gbeta[c] += sb * delta[(size_t) j * cout + c];
 }
 
-static void empirical_ntk(fl_net *net, fl_tape *tp, double *out)
+static void empirical_ntk(fl_net *net, fl_tape *tp, double *out, const char *which)
 {
   int n = tp->n;
   double *ones = (double *) R_alloc(n, sizeof(double));
@@ -605,6 +605,8 @@ static void empirical_ntk(fl_net *net, fl_tape *tp, double *out)
   fl_forward(net, tp);
   ntk_ctx ctx = {out, n};
   fl_backward(net, tp, ones, ntk_visit, &ctx);
+  for (size_t k = 0; k < (size_t) n * n; k++)
+    if (!R_FINITE(out[k])) Rf_error("the empirical NTK (%s) overflowed; rescale `x`", which);
 }
 
 /* Step s of gradient descent: the predictions (recorded at the steps of
@@ -652,6 +654,8 @@ static R_xlen_t train_step(void *vctx, R_xlen_t task)
         job->out_test[(size_t) m * job->r + i] = job->tt->a[net->nl][i] - job->f0t[i];
     }
     job->change[job->r] = weight_change(job);
+    if (!R_FINITE(job->change[job->r]))
+      Rf_error("training diverged: the weights overflowed by step %d (learning rate %g)", s, job->lr);
     job->r++;
   }
   if (s == job->steps) return 0;
@@ -743,7 +747,7 @@ SEXP ntk_train(SEXP x, SEXP y, SEXP x_test, SEXP shape, SEXP ops_int, SEXP ops_d
   SEXP change = PROTECT(Rf_allocVector(REALSXP, nrec));
   SEXP ntk0 = PROTECT(ntk_flag ? Rf_allocMatrix(REALSXP, n + m, n + m) : R_NilValue);
   SEXP ntk1 = PROTECT(ntk_flag ? Rf_allocMatrix(REALSXP, n + m, n + m) : R_NilValue);
-  if (ntk_flag) empirical_ntk(&net, &ta, REAL(ntk0));
+  if (ntk_flag) empirical_ntk(&net, &ta, REAL(ntk0), "ntk_start");
   /* centred: the output is f(theta) - f(theta_0), which starts at 0 */
   double *resid = (double *) R_alloc(n, sizeof(double));
   double *f0 = (double *) R_alloc(n, sizeof(double)), *f0t = (double *) R_alloc(m + 1, sizeof(double));
@@ -764,7 +768,7 @@ SEXP ntk_train(SEXP x, SEXP y, SEXP x_test, SEXP shape, SEXP ops_int, SEXP ops_d
   nt_progress_start(&bar, nt_check_flag(progress, "progress"), steps + 1);
   nt_drive(&spec, &job, &bar);
   nt_progress_end(&bar);
-  if (ntk_flag) empirical_ntk(&net, &ta, REAL(ntk1));
+  if (ntk_flag) empirical_ntk(&net, &ta, REAL(ntk1), "ntk_end");
   SEXP res = nt_result(5, (SEXP[]) {out_train, out_test, change, ntk0, ntk1});
   UNPROTECT(5);
   return res;
