@@ -34,4 +34,5 @@ void R_init_ntk(DllInfo *dll)
   R_registerRoutines(dll, NULL, call_methods, NULL, NULL);
   R_useDynamicSymbols(dll, FALSE);
   R_forceSymbols(dll, TRUE);
+  nt_threads_init();
 }

@@ -359,8 +359,10 @@ void nt_window_map(int *map, int nout, int nin, int q, int stride, int pad, int 
 /* result.c: list(items[0], ..., items[n - 1]) */
 SEXP nt_result(int n, const SEXP *items);
 
-/* threads.c */
+/* threads.c: a request cut to OpenMP's limit (1 in a forked child); the
+   fork guard, installed when the library loads */
 int nt_threads_clamp(int requested);
+void nt_threads_init(void);
 
 /* progress.c: progress bar and interrupts between blocks, main thread only. */
 typedef struct {

@@ -1,9 +1,17 @@
 /* Thread control in the manner of data.table's openmp-utils.c: R keeps the
    default (R/threads.R); C only clamps a request to what OpenMP offers. */
 #include "ntk.h"
+#include <pthread.h>
+
+/* A fork guard, as data.table has: OpenMP's thread pool does not survive
+   fork(), so a forked child runs on one thread. */
+static int forked_child = 0;
+static void after_fork_child(void) { forked_child = 1; }
+void nt_threads_init(void) { pthread_atfork(NULL, NULL, after_fork_child); }
 
 int nt_threads_clamp(int requested)
 {
+  if (forked_child) return 1;
 #ifdef _OPENMP
   int limit = omp_get_thread_limit();
   if (requested > limit) requested = limit;
