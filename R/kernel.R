@@ -88,10 +88,7 @@ nt_kernel <- function(net, x, z = NULL, what = "ntk", threads = nt_threads(),
 }
 
 matrix_kernels <- function(net, x, z, wanted, threads, progress) {
-  plan <- compile_plan(net)
-  input_var <- c(rowSums(x^2), if (!is.null(z)) rowSums(z^2)) / ncol(x)
-  plan <- fit_tables(plan, function(tables)
-    .Call(C_ntk_fc_self, input_var, plan$ints, plan$dbls, tables))
+  plan <- fit_matrix_tables(compile_plan(net), x, z)
   res <- .Call(C_ntk_fc_kernel, x, z, plan$ints, plan$dbls, plan$tables,
                unname(wanted), threads, progress, gram_native())
   stats::setNames(res, c("ntk", "nngp"))
@@ -100,14 +97,9 @@ matrix_kernels <- function(net, x, z, wanted, threads, progress) {
 image_kernels <- function(net, x, z, wanted, threads, progress, flip) {
   plan <- compile_spatial_plan(net, dim(x)[2:4])
   # C reads each image contiguously, channels fastest: (C, W, H, n).
-  to_c <- function(a) aperm(a, 4:1)
-  xc <- to_c(x)
-  zc <- if (is.null(z)) NULL else to_c(z)
-  plan <- fit_tables(plan, function(tables) {
-    parts <- lapply(list(xc, zc)[!vapply(list(xc, zc), is.null, NA)], function(a)
-      .Call(C_ntk_conv_self, a, plan$ints, plan$dbls, plan$geom, plan$band, plan$full, tables))
-    list(do.call(cbind, lapply(parts, `[[`, 1L)), unlist(lapply(parts, `[[`, 2L)))
-  })
+  xc <- images_for_c(x)
+  zc <- if (is.null(z)) NULL else images_for_c(z)
+  plan <- fit_image_tables(plan, xc, zc)
   run <- function(a, b) {
     stats::setNames(.Call(C_ntk_conv_kernel, a, b, plan$ints, plan$dbls, plan$geom, plan$band,
                           plan$full, plan$tables, unname(wanted), threads, progress),
@@ -122,6 +114,27 @@ image_kernels <- function(net, x, z, wanted, threads, progress, flip) {
   lapply(stats::setNames(names(terms[[1]]), names(terms[[1]])), function(what) {
     if (is.null(terms[[1]][[what]])) return(NULL)
     Reduce(`+`, lapply(terms, `[[`, what)) / length(terms)
+  })
+}
+
+images_for_c <- function(a) aperm(a, 4:1)
+
+# Tabulate the R-function activations (nt_activation()) on the variances
+# the inputs reach: a table given with the network (nt_kernel_tiled() fits
+# them on all inputs, for each tile to compute what the whole kernel does)
+# is kept where it covers them.
+fit_matrix_tables <- function(plan, x, z) {
+  input_var <- c(rowSums(x^2), if (!is.null(z)) rowSums(z^2)) / ncol(x)
+  fit_tables(plan, function(tables)
+    .Call(C_ntk_fc_self, input_var, plan$ints, plan$dbls, tables))
+}
+
+# The same for images in C order (images_for_c()).
+fit_image_tables <- function(plan, xc, zc) {
+  fit_tables(plan, function(tables) {
+    parts <- lapply(list(xc, zc)[!vapply(list(xc, zc), is.null, NA)], function(a)
+      .Call(C_ntk_conv_self, a, plan$ints, plan$dbls, plan$geom, plan$band, plan$full, tables))
+    list(do.call(cbind, lapply(parts, `[[`, 1L)), unlist(lapply(parts, `[[`, 2L)))
   })
 }
 

@@ -76,6 +76,10 @@ compile_network <- function(net, shape = NULL) {
   plan <- assemble_plan(ctx$cols)
   plan$custom <- ctx$custom
   plan$tables <- vector("list", length(ctx$custom))
+  # tables fitted beforehand on a superset of the inputs (nt_kernel_tiled()
+  # attaches those of all inputs to the network it sends to its workers)
+  preset <- attr(net, "ntk_tables")
+  if (is.list(preset) && length(preset) == length(ctx$custom)) plan$tables <- preset
   if (images) plan <- add_band(plan)
   plan
 }

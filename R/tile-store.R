@@ -9,6 +9,8 @@ check_store <- function(store) {
   if (!is.character(store) || length(store) != 1L || is.na(store) || !nzchar(store))
     stop("`store` must be a directory path", call. = FALSE)
   # workers may start in another working directory
+  store <- path.expand(store)
+  if (!grepl("^(/|\\\\|[A-Za-z]:)", store)) store <- file.path(getwd(), store)
   normalizePath(store, mustWork = FALSE)
 }
 
@@ -49,8 +51,9 @@ open_store <- function(store, manifest) {
       what[what == field_labels[["gram"]]] <- sprintf(
         "the Gram mode (the store's tiles used options(ntk.gram = \"%s\"))", old$fields$gram)
     stop(sprintf(paste0("`store` (%s) holds tiles of another computation: its manifest does ",
-                        "not match %s; use another directory, or delete this one"),
-                 store, paste(what, collapse = ", ")), call. = FALSE)
+                        "not match %s; use another directory, or delete %s to let this ",
+                        "computation replace its tiles"),
+                 store, paste(what, collapse = ", "), manifest_file(store)), call. = FALSE)
   }
   invisible(manifest)
 }
@@ -311,15 +314,15 @@ temp_pattern <- "^(tile-[0-9]+\\.rds|manifest\\.rds)\\.([A-Za-z0-9-]+)\\.([0-9]+
 # Removes temporary files that no running writer will rename: those of
 # processes on this node that are gone, those older than an hour (a tile is
 # renamed seconds after it is written; the age also covers other nodes,
-# whose processes cannot be asked), and temporary files of the store's own
-# kinds with names this version does not write. Other files are left alone.
+# whose processes cannot be asked), and any `.tmp` file with a name this
+# version does not write. Directories and other files are left alone.
 clean_temp_files <- function(store) {
   files <- list.files(store, pattern = "\\.tmp$", all.files = TRUE, full.names = TRUE)
   files <- files[!dir.exists(files)]
   if (!length(files)) return(invisible())
   stale <- vapply(files, function(f) {
     parts <- regmatches(basename(f), regexec(temp_pattern, basename(f)))[[1]]
-    if (!length(parts)) return(grepl("^(tile-|manifest|file[0-9a-f]+\\.tmp$)", basename(f)))
+    if (!length(parts)) return(TRUE)
     age <- as.double(difftime(Sys.time(), file.mtime(f), units = "secs"))
     if (!is.na(age) && age > 3600) return(TRUE)
     identical(parts[3], node_name()) && !writer_running(as.integer(parts[4]))
@@ -337,5 +340,11 @@ writer_running <- function(pid) {
   if (is.na(pid)) return(TRUE)
   if (pid == Sys.getpid()) return(FALSE)
   if (.Platform$OS.type != "unix") return(TRUE)
-  isTRUE(tools::pskill(pid, 0L))
+  if (!isTRUE(tools::pskill(pid, 0L))) return(FALSE)
+  # a killed child its parent has not reaped yet still answers signal 0
+  stat <- sprintf("/proc/%d/stat", pid)
+  if (!file.exists(stat)) return(TRUE)
+  state <- tryCatch(sub("^.*\\) ([A-Za-z]).*$", "\\1", readLines(stat, n = 1L, warn = FALSE)),
+                    error = function(e) "R")
+  !isTRUE(state %in% c("Z", "X"))
 }

@@ -8,10 +8,9 @@
 #' sequential, multisession, cluster, or a scheduler through
 #' future.batchtools), reports progress through progressr, and assembles a
 #' kernel matrix equal, bit for bit, to `nt_kernel()`'s, with the same
-#' dimnames (the row names of `x` and `z`); networks with [nt_activation()]
-#' layers are the exception, as each tile tabulates the function on the
-#' variances its own rows reach, so that they agree to the accuracy of the
-#' quadrature (`tol`) rather than bit for bit. Each worker uses `threads`
+#' dimnames (the row names of `x` and `z`); [nt_activation()] functions are
+#' tabulated once, on all the inputs, as `nt_kernel()` tabulates them. Each
+#' worker uses `threads`
 #' OpenMP threads, by default the machine's cores divided by the plan's
 #' workers, so that workers times threads does not oversubscribe; each uses
 #' the Gram mode (option `ntk.gram`) of the calling session.
@@ -80,6 +79,7 @@ nt_kernel_tiled <- function(net, x, z = NULL, what = "ntk", tile = 1000, store =
   images <- is_image_input(x)
   x <- if (images) as_image_array(x, "x") else as_input_matrix(x, "x")
   if (!is.null(z)) z <- if (images) as_image_array(z, "z") else as_input_matrix(z, "z")
+  check_same_shape(x, z, images)
   # Image kernels do not use the Gram matrix: its mode is no part of them.
   gram <- if (images) NA_character_ else if (gram_native()) "native" else "blas"
   workers <- future::nbrOfWorkers()
@@ -87,7 +87,8 @@ nt_kernel_tiled <- function(net, x, z = NULL, what = "ntk", tile = 1000, store =
   threads <- check_count(threads, "threads", lower = 1L)
   layout <- tile_layout(dim(x)[1], if (is.null(z)) NULL else dim(z)[1], tile)
   labels <- kernel_labels(x, z, images)
-  job <- list(net = net, what = what, threads = threads, gram = gram, store = store, key = NULL)
+  job <- list(net = with_tables(net, x, z, images), what = what, threads = threads,
+              gram = gram, store = store, key = NULL)
   todo <- seq_len(nrow(layout$tiles))
   if (!is.null(store)) {
     manifest <- new_manifest(net, x, z, what, gram, layout, images)
@@ -112,6 +113,31 @@ nt_kernel_tiled <- function(net, x, z = NULL, what = "ntk", tile = 1000, store =
   out <- read_store(store, manifest$key, layout, what, what, NULL, labels)
   clean_temp_files(store)
   out
+}
+
+# As nt_kernel() checks them, before any worker starts.
+check_same_shape <- function(x, z, images) {
+  if (is.null(z)) return(invisible())
+  if (images && !identical(dim(z)[-1], dim(x)[-1]))
+    stop(sprintf("`z` holds %s images but `x` holds %s images",
+                 paste(dim(z)[-1], collapse = " x "), paste(dim(x)[-1], collapse = " x ")),
+         call. = FALSE)
+  if (!images && ncol(z) != ncol(x))
+    stop(sprintf("`z` has %d columns but `x` has %d", ncol(z), ncol(x)), call. = FALSE)
+  invisible()
+}
+
+# The network with the activation tables of the whole kernel attached: an
+# nt_activation() function is tabulated on the variances the inputs reach,
+# and a tile's own rows reach less; from these tables every tile computes
+# exactly what nt_kernel() does on all the inputs.
+with_tables <- function(net, x, z, images) {
+  plan <- if (images) compile_spatial_plan(net, dim(x)[2:4]) else compile_plan(net)
+  if (!length(plan$custom)) return(net)
+  plan <- if (images) fit_image_tables(plan, images_for_c(x), if (!is.null(z)) images_for_c(z))
+          else fit_matrix_tables(plan, x, z)
+  attr(net, "ntk_tables") <- plan$tables
+  net
 }
 
 # Row and column names as nt_kernel() gives them.
