@@ -63,16 +63,13 @@ read_manifest <- function(store) {
   if (!file.exists(file))
     stop(sprintf("`store` (%s) has no manifest.rds: it is not a tile store, or its manifest was deleted (rerun nt_kernel_tiled() to recreate it)",
                  store), call. = FALSE)
-  old <- tryCatch(readRDS(file), error = function(e) e, warning = function(w) w)
-  if (inherits(old, "condition") || !is.list(old) || !is.character(old$key) || !is.list(old$fields)) {
-    if (is.list(old) && !inherits(old, "condition") && is.null(old$format))
-      stop(sprintf(paste0("`store` (%s) holds tiles of another computation: its manifest does not ",
-                          "match the store format (an earlier version of ntk wrote it); use another directory, or delete this one"),
-                   store), call. = FALSE)
-    stop(sprintf("the manifest of `store` (%s) is damaged (%s): delete %s; the tiles are checked one by one, so the next run keeps the good ones",
-                 store, if (inherits(old, "condition")) conditionMessage(old) else "not a manifest",
-                 file), call. = FALSE)
-  }
+  size <- file.size(file)
+  old <- if (!is.na(size) && size <= 1e6) unseal(file_bytes(file, size))
+  if (!is.list(old) || !identical(old$format, store_format) || !is.character(old$key) ||
+      !is.list(old$fields))
+    stop(sprintf(paste0("the manifest of `store` (%s) is damaged or of another version of ntk: ",
+                        "delete %s; the tiles are checked one by one, so the next run keeps ",
+                        "the good ones"), store, file), call. = FALSE)
   old
 }
 
@@ -83,7 +80,7 @@ create_manifest <- function(store, manifest) {
   file <- manifest_file(store)
   tmp <- temp_path(file)
   on.exit(unlink(tmp))
-  saveRDS(manifest, tmp)
+  writeBin(seal(manifest), tmp)
   if (isTRUE(suppressWarnings(link_file(tmp, file))) || file.exists(file)) return(invisible())
   lock <- file.path(store, "manifest.lock")
   deadline <- Sys.time() + 120
@@ -116,30 +113,45 @@ write_tile <- function(store, i, key, rows, cols, kernels) {
   record <- list(format = tile_format, key = key, index = as.integer(i),
                  rows = as.integer(range(rows)), cols = as.integer(range(cols)),
                  kernels = kernels)
-  record$checksum <- tile_checksum(record)
   path <- tile_file(store, i)
   tmp <- temp_path(path)
   on.exit(if (file.exists(tmp)) unlink(tmp))
-  saveRDS(record, tmp, compress = FALSE)
+  writeBin(seal(record), tmp)
   if (!file.rename(tmp, path))
     stop(sprintf("cannot move the tile into place as %s", path), call. = FALSE)
   invisible(path)
 }
 
-# md5 of everything in a tile but the checksum itself, so that any changed
-# byte (header or values) shows.
-tile_checksum <- function(record) {
-  md5_of(function(con) {
-    header <- record[c("format", "key", "index", "rows", "cols")]
-    writeBin(serialize(header, NULL, version = 2L)[-seq_len(14L)], con)
-    for (w in names(record$kernels)) {
-      k <- record$kernels[[w]]
-      writeBin(c(charToRaw(w), as.raw(0)), con)
-      writeBin(as.integer(dim(k)), con, endian = "little")
-      write_doubles(con, k)
-    }
-  })
+# The bytes of a store file (tile or manifest): an uncompressed RDS file
+# (readRDS() reads it) of list(obj, digest), the digest being the md5 of
+# all the bytes before it. A list without attributes ends with its last
+# element, so its 32 characters end the file, and a reader checks them
+# before it unserializes anything: R's reader can crash on damaged
+# serialized data.
+seal <- function(obj) {
+  bytes <- serialize(list(obj, strrep("0", 32L)), NULL, xdr = TRUE)
+  n <- length(bytes)
+  bytes[(n - 31L):n] <- charToRaw(bytes_md5(bytes[seq_len(n - 32L)]))
+  bytes
 }
+
+bytes_md5 <- function(bytes) md5_of(function(con) writeBin(bytes, con))
+
+# The object in sealed bytes whose digest matches; NULL otherwise.
+unseal <- function(bytes) {
+  n <- length(bytes)
+  if (n <= 32L) return(NULL)
+  digest <- bytes[(n - 31L):n]
+  if (!all(digest %in% charToRaw("0123456789abcdef")) ||
+      !identical(rawToChar(digest), bytes_md5(bytes[seq_len(n - 32L)])))
+    return(NULL)
+  out <- tryCatch(unserialize(bytes), error = function(e) NULL)
+  if (!is.list(out) || length(out) != 2L || !is.null(attributes(out))) return(NULL)
+  out[[1L]]
+}
+
+# The bytes of a file, or raw(0) when it cannot be read.
+file_bytes <- function(path, size) tryCatch(readBin(path, "raw", size), error = function(e) raw(0))
 
 # Tile i of the computation `key` from the store: list(kernels) when the
 # file is that tile, undamaged; list(problem) saying why not otherwise.
@@ -148,19 +160,15 @@ read_tile <- function(store, i, key, layout, what) {
   no <- function(why) list(problem = why)
   if (!file.exists(path)) return(no("missing"))
   rows <- tile_rows(layout, i); cols <- tile_cols(layout, i)
-  # a file far from the size of this block is not read at all (a damaged
-  # length field could ask readRDS for gigabytes)
+  # a file far from the size of this block is not read at all
   payload <- 8 * length(rows) * length(cols) * length(what)
   size <- file.size(path)
   if (is.na(size) || dir.exists(path)) return(no("not a file"))
   if (size < payload || size > payload + 65536)
     return(no(sprintf("%.0f bytes, not those of a %d x %d tile", size, length(rows), length(cols))))
-  rec <- tryCatch(readRDS(path), error = function(e) e, warning = function(w) w)
-  if (inherits(rec, "condition"))
-    return(no(sprintf("unreadable: %s", conditionMessage(rec))))
+  rec <- unseal(file_bytes(path, size))
+  if (is.null(rec)) return(no("damaged or not a tile: its checksum does not match its contents"))
   if (!is_tile_record(rec)) return(no("not a tile of this version of ntk"))
-  if (!identical(tile_checksum(rec), rec$checksum))
-    return(no("damaged: its checksum does not match its contents"))
   if (!identical(rec$key, key))
     return(no("a tile of another computation (network, inputs, kernels, Gram mode or layout)"))
   if (!identical(rec$index, as.integer(i)) || !identical(rec$rows, as.integer(range(rows))) ||
@@ -177,14 +185,12 @@ read_tile <- function(store, i, key, layout, what) {
   list(kernels = rec$kernels)
 }
 
-# The structure a checksum can be computed over.
 is_tile_record <- function(rec) {
   is.list(rec) && identical(rec$format, tile_format) &&
     is.character(rec$key) && length(rec$key) == 1L &&
     is.integer(rec$index) && length(rec$index) == 1L &&
     is.integer(rec$rows) && length(rec$rows) == 2L && !anyNA(rec$rows) &&
     is.integer(rec$cols) && length(rec$cols) == 2L && !anyNA(rec$cols) &&
-    is.character(rec$checksum) && length(rec$checksum) == 1L &&
     is.list(rec$kernels) && length(rec$kernels) >= 1L && !is.null(names(rec$kernels)) &&
     all(vapply(rec$kernels, function(k) is.double(k) && is.matrix(k), NA))
 }
@@ -309,7 +315,8 @@ node_name <- function() {
   if (nzchar(node)) node else "node"
 }
 
-temp_pattern <- "^(tile-[0-9]+\\.rds|manifest\\.rds)\\.([A-Za-z0-9-]+)\\.([0-9]+)\\.([A-Za-z0-9]+)\\.tmp$"
+# (tiles, the manifest, and nt_tiles_read()'s file-backed matrices)
+temp_pattern <- "^(.+)\\.([A-Za-z0-9-]+)\\.([0-9]+)\\.([A-Za-z0-9]+)\\.tmp$"
 
 # Removes temporary files that no running writer will rename: those of
 # processes on this node that are gone, those older than an hour (a tile is

@@ -23,21 +23,23 @@
 #' a kernel that the call did not ask for:
 #' \itemize{
 #'   \item Each tile file carries a fingerprint of its computation (the
-#'     network, including the variables an [nt_activation()] function sees;
-#'     the values of `x` and `z`; the kernels in `what`; the Gram mode; the
-#'     tile layout; the package version), its block, its shape and an md5
-#'     checksum of all of these and its values. A tile is used only when all
-#'     of them match; a tile that is damaged, of the wrong shape, of another
-#'     block or of another computation is recomputed with a warning that
-#'     names its file ([nt_tiles_read()], which cannot recompute, reports it
-#'     in an error).
+#'     network, with the values of the variables an [nt_activation()]
+#'     function refers to; the values of `x` and `z`; the kernels in
+#'     `what`; the Gram mode; the tile layout; the package version), its
+#'     block, its shape, and an md5 checksum of the file, checked before
+#'     anything in it is unserialized. A tile is used only when all of them
+#'     match; a tile that is damaged, of the wrong shape, of another block
+#'     or of another computation is recomputed with a warning that names its
+#'     file ([nt_tiles_read()], which cannot recompute, reports it in an
+#'     error).
 #'   \item The manifest is created atomically (a hard link, which fails if
 #'     the file exists, also on NFS; a lock directory where links are not
 #'     supported), so that of two runs that start together on an empty
 #'     store one claims it and the other stops. A store whose manifest is
-#'     another computation's is an error naming the store and what differs;
-#'     nothing in it is overwritten. A store without a manifest (deleted)
-#'     gets a new one, and its tiles are checked by their own fingerprints.
+#'     another computation's is an error naming the store and what differs,
+#'     and a damaged manifest an error naming the file; nothing in the store
+#'     is overwritten. A store without a manifest (deleted) gets a new one,
+#'     and its tiles are checked by their own fingerprints.
 #'   \item Files are written under temporary names (`*.tmp`, with the node,
 #'     the process id and a random part) and renamed into place, so a killed
 #'     run leaves no partial tile; temporary files are never read, and those

@@ -142,10 +142,9 @@ test_that("tiles of other data, of the wrong size or of another block are never 
   good <- lapply(1:6, function(i) readBin(tile_path(store, i), "raw", file.size(tile_path(store, i))))
   restore <- function() for (i in 1:6) writeBin(good[[i]], tile_path(store, i))
   forge <- function(i, k) {        # a tile with a valid checksum but the wrong shape
-    rec <- readRDS(tile_path(store, i))
+    rec <- readRDS(tile_path(store, i))[[1]]   # tiles are RDS files: list(tile, checksum)
     rec$kernels$ntk <- k
-    rec$checksum <- ntk:::tile_checksum(rec)
-    saveRDS(rec, tile_path(store, i), compress = FALSE)
+    writeBin(ntk:::seal(rec), tile_path(store, i))
   }
   attacks <- list(
     `other data` = list(function() file.copy(tile_path(other, 2), tile_path(store, 2), overwrite = TRUE),
@@ -202,6 +201,23 @@ test_that("flipped bytes anywhere in a tile are caught by its checksum", {
     expect_identical(k$nngp@.Data, ref$nngp@.Data, info = at)
     expect_identical(readBin(path, "raw", file.size(path)), good, info = at)
   }
+  # random damage: bytes overwritten, runs zeroed, files cut short (checked
+  # before anything is unserialized: R's reader can crash on such bytes)
+  set.seed(8)
+  for (trial in 1:20) {
+    bytes <- good
+    at <- sample(length(bytes), 1)
+    switch(trial %% 3 + 1,
+           bytes[sample(length(bytes), 3)] <- as.raw(sample(0:255, 3, TRUE)),
+           bytes[at:min(length(bytes), at + 40)] <- as.raw(0),
+           bytes <- bytes[seq_len(at - 1)])
+    if (identical(bytes, good)) next
+    writeBin(bytes, path)
+    expect_error(nt_tiles_read(store), "tile-000005\\.rds \\(", info = trial)
+    k <- suppressWarnings(nt_kernel_tiled(nt_fc(2), x, tile = 10, store = store,
+                                          what = c("ntk", "nngp")))
+    expect_identical(k$ntk@.Data, ref$ntk@.Data, info = trial)
+  }
   # a truncated tile, and an empty one
   writeBin(good[seq_len(length(good) - 100)], path)
   expect_error(nt_tiles_read(store), "tile-000005\\.rds")
@@ -212,7 +228,8 @@ test_that("flipped bytes anywhere in a tile are caught by its checksum", {
   expect_identical(nt_tiles_read(store, what = "nngp")@.Data, ref$nngp@.Data)
   # a damaged manifest is an error naming it
   writeBin(as.raw(1:50), file.path(store, "manifest.rds"))
-  expect_error(nt_kernel_tiled(nt_fc(2), x, tile = 10, store = store), "manifest of `store`.*damaged")
+  expect_error(nt_kernel_tiled(nt_fc(2), x, tile = 10, store = store),
+               "manifest of `store`.*is damaged.*manifest\\.rds")
 })
 
 test_that("the Gram mode is part of a tile's fingerprint and reaches the workers", {
