@@ -335,6 +335,7 @@ static void fc_inputs(SEXP x, SEXP z, const nt_plan *plan, int nth, fc_job *job)
 SEXP ntk_fc_kernel(SEXP x, SEXP z, SEXP ops_int, SEXP ops_dbl, SEXP tables,
                    SEXP what, SEXP threads, SEXP progress, SEXP native_gram)
 {
+  nt_mem_begin();
   int want_ntk, want_nngp;
   nt_check_what(what, &want_ntk, &want_nngp);
   int nth = nt_threads_clamp(nt_check_int_scalar(threads, "threads", 1, 1024));
@@ -363,6 +364,7 @@ SEXP ntk_fc_kernel(SEXP x, SEXP z, SEXP ops_int, SEXP ops_dbl, SEXP tables,
    NA after a failure; status = per input 0 or 1 + the failing layer). */
 SEXP ntk_fc_self(SEXP s0, SEXP ops_int, SEXP ops_dbl, SEXP tables)
 {
+  nt_mem_begin();
   if (TYPEOF(s0) != REALSXP) Rf_error("'s0' must be a double vector");
   R_xlen_t n = XLENGTH(s0);
   if (n > INT_MAX) Rf_error("'s0' is too long");
@@ -395,6 +397,7 @@ SEXP ntk_fc_self(SEXP s0, SEXP ops_int, SEXP ops_dbl, SEXP tables)
    list(k, kdot).  Used to verify quadrature rules, and by the tests. */
 SEXP ntk_act_dual(SEXP ops_int, SEXP ops_dbl, SEXP tables, SEXP s1, SEXP s2, SEXP c)
 {
+  nt_mem_begin();
   nt_plan plan;
   nt_plan_read(ops_int, ops_dbl, tables, &plan);
   if (plan.nops != 1 || plan.nact != 1) Rf_error("the plan must be one activation");
@@ -432,6 +435,7 @@ SEXP ntk_act_dual(SEXP ops_int, SEXP ops_dbl, SEXP tables, SEXP s1, SEXP s2, SEX
 SEXP ntk_fc_family(SEXP x, SEXP z, SEXP ops_int, SEXP ops_dbl, SEXP tables, SEXP threads,
                    SEXP progress, SEXP native_gram)
 {
+  nt_mem_begin();
   int nth = nt_threads_clamp(nt_check_int_scalar(threads, "threads", 1, 1024));
   int show = nt_check_flag(progress, "progress");
   nt_plan plan;

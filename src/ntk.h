@@ -40,7 +40,16 @@
         over a tape with one entry per op, so branches add their gradients.
    4. Threads: OpenMP over blocks of tasks; the main thread alone reports
       progress and checks interrupts between blocks (drive.c, progress.c);
-      no R API call inside a parallel region.
+      no R API call inside a parallel region.  The finite networks run on
+      the main thread and split their BLAS products into blocks with an
+      interrupt check after each (finite.c's gemm_blocked).
+   5. Memory: every entry point starts a count (nt_mem_begin) and each big
+      allocation is checked with the call's running total against the
+      memory available (checks.c: options(ntk.memory_limit), else Linux's
+      MemAvailable within the memory cgroup's limit).
+   Beside the engines: eigen.c, a symmetric eigendecomposition (LAPACK's
+   dsyevr on a worker thread) that an interrupt can leave; result.c, the
+   result lists and the in-place ntKernelMatrix wrapper.
 
    The op registry (ops.c, activations.c)
    --------------------------------------
@@ -348,6 +357,8 @@ int nt_check_int_scalar(SEXP x, const char *name, int lo, int hi);
 int nt_check_flag(SEXP x, const char *name);
 void nt_check_alloc(double n, double m, double copies, const char *what);
 double nt_physical_memory(void);   /* bytes, 0 where the system does not say */
+double nt_available_memory(void);  /* bytes a call may allocate (option or system) */
+void nt_mem_begin(void);           /* every entry point: a new call's memory count */
 void nt_check_what(SEXP what, int *want_ntk, int *want_nngp);
 
 /* geometry.c: the checks of a conv or pool op's geometry column (layer l,
