@@ -35,7 +35,7 @@ test_that("fully connected kernels of power-of-two scaled inputs are the scaled 
   for (net in homogeneous_fc) {
     base <- both(net, x)
     cross <- both(net, x, z)
-    for (e in c(-1070, -1000, -600, -531, -300, -257, 0, 257, 400, 500)) {
+    for (e in c(-1070, -531, -257, 257, 500)) {
       s <- 2^e
       k <- both(net, x * s)
       kz <- both(net, x * s, z)
@@ -83,11 +83,12 @@ test_that("rows of very different scales in one call are each exact", {
     base <- both(net, x)
     mixed <- both(net, xm)
     for (w in c("ntk", "nngp")) expect_true(near(mixed[[w]], base[[w]] * outer(sc, sc)))
-    # entrywise against each pair computed on its own
-    for (i in 1:5) for (j in (i + 1):6) {
-      pair <- nt_kernel(net, xm[i, , drop = FALSE], xm[j, , drop = FALSE])
-      expect_identical(unclass(mixed$ntk)[i, j], unclass(pair)[1, 1])
-    }
+  }
+  # entrywise against each pair computed on its own
+  mixed <- nt_kernel(homogeneous_fc$deep_fixed, xm)
+  for (i in 1:5) for (j in (i + 1):6) {
+    pair <- nt_kernel(homogeneous_fc$deep_fixed, xm[i, , drop = FALSE], xm[j, , drop = FALSE])
+    expect_identical(unclass(mixed)[i, j], unclass(pair)[1, 1])
   }
   # x and z at different scales
   z <- quarters(3, 4)
@@ -134,7 +135,7 @@ test_that("convolutional kernels of scaled images are the scaled kernels", {
     net <- nets[[nm]]
     base <- both(net, img)
     cross <- both(net, img, img2)
-    for (e in c(-1070, -600, -300, 0, 300, 500)) {
+    for (e in c(-1070, -300, 500)) {
       k <- both(net, img * 2^e)
       kz <- both(net, img * 2^e, img2)
       for (w in c("ntk", "nngp")) {
