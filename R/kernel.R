@@ -28,7 +28,15 @@
 #' `(K(x, z) + K(x, f z)) / 2`, which is what is then computed.
 #'
 #' Kernel values that overflow the double range are an error, never `Inf` or
-#' `NaN`.
+#' `NaN`. Networks whose layers are all positively homogeneous (ReLU, leaky
+#' ReLU, abs, identity; dense and convolutional layers with `b_var = 0`;
+#' pooling and readouts) have `K(a x, b z) = a b K(x, z)` for `a, b > 0`
+#' (`(a b)^D` after a product fan-in), NNGP and NTK alike: their inputs are
+#' shifted by powers of two into a safe range, which is exact, and each
+#' kernel value shifted back, so that inputs of any magnitude give the kernel
+#' to full precision whenever its value is representable (subnormal values
+#' rounded once). Other networks compute on the inputs as given; with a bias,
+#' tiny inputs give the kernel of zero inputs.
 #'
 #' @param net A network ([nt_serial()], [nt_fc()], [nt_cnn()]) or a layer.
 #' @param x A numeric matrix (`n x d`), a data frame of numeric columns, or

@@ -685,6 +685,29 @@ static const double *image_data(SEXP x, int *n, const sp_plan *sp, const char *n
   return REAL(x);
 }
 
+/* n images of len values each shifted by powers of two for a plan of
+   degree `degree` (homog.c): their shifts into *shift and the shifted copy
+   returned; x itself and *shift NULL when no image needs a shift or the
+   plan is not homogeneous (degree 0). */
+static const double *shift_images(const double *x, int n, size_t len, int degree, int **shift)
+{
+  *shift = NULL;
+  if (degree < 1) return x;
+  int *sh = (int *) R_alloc(n, sizeof(int)), any = 0;
+  for (int i = 0; i < n; i++) {
+    double top = 0;
+    for (size_t e = 0; e < len; e++) top = fmax(top, fabs(x[len * i + e]));
+    any |= (sh[i] = nt_input_shift(top, degree)) != 0;
+  }
+  if (!any) return x;
+  double *out = (double *) R_alloc((size_t) n * len, sizeof(double));
+  for (int i = 0; i < n; i++)
+    for (size_t e = 0; e < len; e++)
+      out[len * i + e] = sh[i] ? ldexp(x[len * i + e], -sh[i]) : x[len * i + e];
+  *shift = sh;
+  return out;
+}
+
 /* Self passes of n images: records (s, sqrt s) at every activation; returns
    per image 0 or 1 + the layer whose table is missing or too narrow. */
 /* The self pass (each image against itself, recording its variances) as
@@ -737,6 +760,8 @@ typedef struct {
   size_t rec, img;
   int n, sym;
   double *out_k, *out_t;
+  const int *shx, *shz;   /* the images' power-of-two shifts (NULL: none) */
+  int degree;             /* of the plan, when shifted */
 } conv_job;
 
 static R_xlen_t conv_pair(void *vctx, R_xlen_t task)
@@ -761,6 +786,10 @@ static R_xlen_t conv_pair(void *vctx, R_xlen_t task)
   sp_pair(job->sp, job->xd + job->img * i, job->zd + job->img * j, job->selfx + job->rec * i,
           job->selfz + job->rec * j, NULL, w, &k, &t);
   size_t at = (size_t) i + (size_t) job->n * j;
+  if (job->shx) {   /* back to the inputs' scale: K(a x, b z) = (a b)^D K(x, z) */
+    nt_unshift(&k, &k, job->shx + i, job->shz[j], job->degree, 1);
+    nt_unshift(&t, &t, job->shx + i, job->shz[j], job->degree, 1);
+  }
   if (job->out_k) job->out_k[at] = k;
   if (job->out_t) job->out_t[at] = t;
   return !R_FINITE(k) || !R_FINITE(t);
@@ -776,6 +805,19 @@ SEXP ntk_conv_kernel(SEXP x, SEXP z, SEXP ops_int, SEXP ops_dbl, SEXP geom, SEXP
   const double *xd = image_data(x, &n, &sp, "x");
   const double *zd = sym ? xd : image_data(z, &m, &sp, "z");
   if (sym) m = n;
+  /* homogeneous plans: images shifted into a safe range, outputs shifted
+     back (homog.c), so that tiny and huge images keep every digit */
+  int degree = nt_plan_degree(&sp.plan, NULL), *shx, *shz = NULL;
+  size_t len = (size_t) sp.H * sp.W * sp.C;
+  xd = shift_images(xd, n, len, degree, &shx);
+  if (!sym) zd = shift_images(zd, m, len, degree, &shz);
+  else { zd = xd; shz = shx; }
+  if (shx || shz) {   /* one side shifted: the other's shifts are 0 */
+    int *zero = (int *) R_alloc(n > m ? n : m, sizeof(int));
+    memset(zero, 0, (size_t) (n > m ? n : m) * sizeof(int));
+    if (!shx) shx = zero;
+    if (!shz) shz = zero;
+  }
   int want_ntk, want_nngp;
   nt_check_what(what, &want_ntk, &want_nngp);
   int nth = nt_threads_clamp(nt_check_int_scalar(threads, "threads", 1, 1024));
@@ -801,16 +843,14 @@ SEXP ntk_conv_kernel(SEXP x, SEXP z, SEXP ops_int, SEXP ops_dbl, SEXP geom, SEXP
   self_passes(&sp, xd, n, selfx, status, ws, nth, &bar);
   for (int i = 0; i < n; i++)
     if (status[i]) Rf_error("activation table of layer %d is too narrow; this is a bug in ntk", status[i]);
-  nt_progress_step(&bar, n);
   if (!sym) {
     selfz = (double *) R_alloc((size_t) m * rec + 1, sizeof(double));
     self_passes(&sp, zd, m, selfz, status, ws, nth, &bar);
     for (int i = 0; i < m; i++)
       if (status[i]) Rf_error("activation table of layer %d is too narrow; this is a bug in ntk", status[i]);
-    nt_progress_step(&bar, m);
   }
 
-  conv_job job = {&sp, ws, xd, zd, selfx, selfz, rec, img, n, sym, out_k, out_t};
+  conv_job job = {&sp, ws, xd, zd, selfx, selfz, rec, img, n, sym, out_k, out_t, shx, shz, degree};
   nt_drive_spec spec = {sym ? (R_xlen_t) n * (n + 1) / 2 : (R_xlen_t) n * m, unit_weight,
                         conv_pair, 0, nth};
   R_xlen_t bad = nt_drive(&spec, &job, &bar);
