@@ -35,6 +35,7 @@ check_what <- function(what) {
 # of numeric columns or a numeric vector (one column, as kernlab does).
 as_input_matrix <- function(x, arg) {
   if (is.data.frame(x)) {
+    if (ncol(x) == 0L) stop(sprintf("`%s` has no columns", arg), call. = FALSE)
     bad <- !vapply(x, function(col) is.numeric(col) && !is.factor(col), logical(1))
     if (any(bad)) {
       col <- names(x)[bad][1]

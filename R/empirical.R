@@ -50,8 +50,11 @@ nt_empirical <- function(net, x, z = NULL, width = 512, samples = 1, what = "ntk
          call. = FALSE)
   rows <- seq_len(setup$n_x)
   cols <- if (is.null(z)) rows else setup$n_x + seq_len(setup$n_z)
-  out <- lapply(res[what], function(k) as_nt_kernel_matrix(k[rows, cols, drop = FALSE]))
-  if (length(what) == 1L) out[[1L]] else out[c("ntk", "nngp")[c("ntk", "nngp") %in% what]]
+  for (w in what) {   # no copies beyond the z block's: each kernel is held by `res` alone
+    if (!is.null(z)) res[[w]] <- res[[w]][rows, cols, drop = FALSE]
+    res[[w]] <- .Call(C_ntk_as_kernel_matrix, res[[w]], NULL)
+  }
+  if (length(what) == 1L) res[[what]] else res[c("ntk", "nngp")[c("ntk", "nngp") %in% what]]
 }
 
 #' Train one finite network by gradient descent

@@ -45,11 +45,10 @@ nt_fc_family <- function(x, z = NULL, max_depth = 4, activation = "relu", w_var 
                gram_native())
   grid <- do.call(rbind, lapply(0:max_depth, function(d) data.frame(depth = d, fixed = 0:d)))
   labels <- list(rownames(x), if (is.null(z)) rownames(x) else rownames(z))
-  wrap <- function(k) {
-    if (!all(vapply(labels, is.null, logical(1)))) dimnames(k) <- labels
-    as_nt_kernel_matrix(k)
-  }
-  list(grid = grid, ntk = lapply(res[[1]], wrap), nngp = lapply(res[[2]], wrap))
+  if (all(vapply(labels, is.null, logical(1)))) labels <- NULL
+  for (part in 1:2) for (i in seq_along(res[[part]]))   # in place: no copies of the family
+    res[[part]][[i]] <- .Call(C_ntk_as_kernel_matrix, res[[part]][[i]], labels)
+  list(grid = grid, ntk = res[[1]], nngp = res[[2]])
 }
 
 #' Pick one kernel of a family
@@ -60,6 +59,8 @@ nt_fc_family <- function(x, z = NULL, max_depth = 4, activation = "relu", w_var 
 #' @return A kernel matrix.
 #' @export
 nt_family_kernel <- function(family, depth, fixed = 0, what = c("ntk", "nngp")) {
+  if (!is.list(family) || !all(c("grid", "ntk", "nngp") %in% names(family)))
+    stop("`family` must be the result of nt_fc_family()", call. = FALSE)
   what <- match.arg(what)
   depth <- check_count(depth, "depth"); fixed <- check_count(fixed, "fixed")
   if (what == "nngp") {

@@ -154,9 +154,11 @@ nt_fit.default <- function(x, y, net = nt_fc(1, b_var = 0.1), kernel = c("ntk", 
   offset <- response_offset(response, weights, intercept)
   root_w <- sqrt(weights)
   targets_w <- root_w * sweep(response$targets, 2, offset)
-  k <- nt_kernel(net, x, what = c("ntk", "nngp"), threads = threads, progress = FALSE)
-  k <- lapply(k, function(m) unname(m@.Data))
-  dec <- flow_decompose(root_w * k[[kernel]] * rep(root_w, each = n), "the training kernel")
+  check_fit_memory(n, ncol(response$targets), weighted = any(root_w != 1))
+  k <- kernel_values(net, x, NULL, c(ntk = TRUE, nngp = TRUE), threads, FALSE)
+  unit <- all(root_w == 1)   # then the kernel itself is decomposed, without a weighted copy
+  dec <- flow_decompose(if (unit) k[[kernel]] else root_w * k[[kernel]] * rep(root_w, each = n),
+                        "the training kernel")
   loo <- if (auto_ridge) loo_ridge(dec, targets_w, sum(weights)) else NULL
   if (auto_ridge) diag_reg <- loo$ridge
   flow <- flow_ridge(dec, diag_reg, learning_rate)
@@ -168,7 +170,7 @@ nt_fit.default <- function(x, y, net = nt_fc(1, b_var = 0.1), kernel = c("ntk", 
                         targets_w = targets_w, k_train = k, decomposition = dec, flow = flow,
                         threads = threads, call = fit_call(match.call())),
                    class = "nt_fit")
-  fit$fitted_scores <- fit_scores(fit, k[[kernel]], t)
+  fit$fitted_scores <- fitted_scores(fit, t)
   if (!is.null(response$levels)) fit$response$temperature <- probability_temperature(fit)
   fit
 }
@@ -241,7 +243,10 @@ response_offset <- function(response, weights, intercept) {
 loo_ridge <- function(dec, targets_w, total_weight) {
   ridges <- mean(dec$values) * 10^seq(-6, 1, by = 0.25) * dec$scale
   parts <- loo_parts(dec, targets_w)
-  score <- vapply(ridges, function(r) sum(loo_residuals(parts, r)^2), numeric(1))
+  leverage <- loo_leverages(parts$vectors, vapply(ridges, function(r) loo_shrinkage(parts, r),
+                                                 numeric(length(parts$values))))
+  score <- vapply(seq_along(ridges), function(i)
+    sum(loo_residuals(parts, ridges[i], leverage[, i])^2), numeric(1))
   best <- which.min(score)
   list(ridge = ridges[best], ridges = ridges, score = score / total_weight)
 }
@@ -249,17 +254,35 @@ loo_ridge <- function(dec, targets_w, total_weight) {
 # What every ridge's left-out residuals share: computed once per fit.
 loo_parts <- function(dec, targets_w) {
   list(values = dec$values, scale = dec$scale, vectors = dec$vectors,
-       squares = dec$vectors^2, vty = crossprod(dec$vectors, targets_w), targets_w = targets_w)
+       vty = crossprod(dec$vectors, targets_w), targets_w = targets_w)
+}
+
+# The smoother's diagonal sum_j V_ij^2 h_j for each column of h (one per
+# ridge), over blocks of eigenvectors: no n x n matrix of squares.
+loo_leverages <- function(vectors, h) {
+  n <- nrow(vectors)
+  out <- matrix(0, n, ncol(h))
+  for (first in seq(1L, ncol(vectors), by = 256L)) {
+    cols <- first:min(first + 255L, ncol(vectors))
+    out <- out + vectors[, cols, drop = FALSE]^2 %*% h[cols, , drop = FALSE]
+  }
+  out
+}
+
+# Ridge r's shrinkage h_j = l_j / (l_j + r) of each eigen-direction.
+loo_shrinkage <- function(parts, ridge) {
+  l <- parts$values
+  ifelse(l > 0, l / (l + ridge / parts$scale), 0)
 }
 
 # Left-out residuals (on the sqrt(w) scale) of kernel ridge regression with
-# ridge r, from the decomposition of the unregularised kernel.
-loo_residuals <- function(parts, ridge) {
-  l <- parts$values
-  h <- ifelse(l > 0, l / (l + ridge / parts$scale), 0)
+# ridge r, from the decomposition of the unregularised kernel; `leverage`
+# (the smoother's diagonal) when computed for several ridges at once.
+loo_residuals <- function(parts, ridge, leverage = NULL) {
+  h <- loo_shrinkage(parts, ridge)
+  if (is.null(leverage)) leverage <- drop(loo_leverages(parts$vectors, matrix(h)))
   resid <- parts$targets_w - parts$vectors %*% (h * parts$vty)
-  leverage <- pmin(drop(parts$squares %*% h), 1 - 1e-12)
-  resid / (1 - leverage)
+  resid / (1 - pmin(leverage, 1 - 1e-12))
 }
 
 # A softmax temperature a for class probabilities, p ~ exp(a * score),
@@ -278,6 +301,36 @@ probability_temperature <- function(fit) {
     -sum(w * (z[y] - log(rowSums(exp(z)))))
   }
   exp(stats::optimize(loss, c(-4, 8))$minimum)
+}
+
+# Fitted scores on the training rows without an n x n x n product: the
+# training kernel (on the sqrt(w) scale, over s) times its kept eigenvectors
+# is V diag(lambda). Zero weights leave rows that V does not describe.
+fitted_scores <- function(fit, t) {
+  flow <- fit$flow
+  if (any(fit$root_w == 0)) return(fit_scores(fit, fit$k_train[[fit$kernel]], t))
+  targets <- fit$targets_w
+  y_scale <- max(abs(targets))
+  if (!(y_scale > 0)) y_scale <- 1
+  vty <- crossprod(flow$vectors, targets / y_scale)
+  scores <- array(0, c(flow$n, ncol(targets), length(t)),
+                  dimnames = list(NULL, NULL, paste0("t=", format(t))))
+  for (i in seq_along(t)) {
+    g <- flow_factors(flow, t[i])
+    scores[, , i] <- y_scale * (flow$vectors %*% (flow$lambda * g$test * vty)) / fit$root_w
+  }
+  if (!all(is.finite(scores)))
+    stop("the predictions overflowed the range of doubles; rescale `y` or the kernels", call. = FALSE)
+  scores + rep(fit$offset, each = flow$n)
+}
+
+# nt_fit's peak memory, checked before the kernel is computed: the two
+# kernels and the decomposition (LAPACK's copy of its input and the vectors,
+# then the vectors as R's), a weighted fit also the weighted kernel; small
+# terms for the n x k targets and the 29 ridges' leverages.
+check_fit_memory <- function(n, k, weighted) {
+  check_memory(8 * ((4 + weighted) * as.double(n)^2 + (64 + 8 * k) * n),
+               sprintf("nt_fit on %d observations", n))
 }
 
 # Scores (predicted targets, offset added) at the rows of `k_rows`, an

@@ -78,13 +78,19 @@ flow_decompose <- function(theta, arg) {
   s <- max(abs(diag(theta)))
   if (!(s > 0)) s <- max(abs(theta))
   if (!(s > 0)) s <- 1
-  eig <- eigen(theta / s, symmetric = TRUE)
-  l <- eig$values
+  eig <- sym_eigen(theta)
+  l <- eig$values / s
   top <- max(l[1], 0)
   if (l[n] < -1e-6 * top || top == 0 && l[n] < 0)
     stop(sprintf("%s is not positive semi-definite: its eigenvalues range from %.3g to %.3g",
                  arg, l[n] * s, l[1] * s), call. = FALSE)
   list(values = pmax(l, 0), vectors = eig$vectors, scale = s, n = n)
+}
+
+# eigen(theta, symmetric = TRUE), interruptible (src/eigen.c): the values
+# decreasing, the vectors in matching columns.
+sym_eigen <- function(theta) {
+  stats::setNames(.Call(C_ntk_sym_eigen, theta), c("values", "vectors"))
 }
 
 # The flow of Theta + ridge * I from the decomposition of Theta. Eigenvalues
@@ -96,7 +102,8 @@ flow_ridge <- function(dec, ridge, learning_rate) {
   top <- max(l)
   tol <- max(dec$n, 10L) * .Machine$double.eps * top
   keep <- l > tol
-  list(values = l[keep], vectors = dec$vectors[, keep, drop = FALSE], scale = dec$scale,
+  vectors <- if (all(keep)) dec$vectors else dec$vectors[, keep, drop = FALSE]   # no copy if all kept
+  list(values = l[keep], lambda = dec$values[keep], vectors = vectors, scale = dec$scale,
        eta = learning_rate, tol = tol, n = dec$n, dropped = sum(!keep))
 }
 

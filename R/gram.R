@@ -5,9 +5,12 @@
 # default: the loop when R runs on a reference BLAS, which it beats by 2 to
 # 6 times, and BLAS otherwise, since an optimised one usually beats it).
 gram_native <- function() {
+  from_option <- !is.null(getOption("ntk.gram"))
   mode <- getOption("ntk.gram", Sys.getenv("NTK_GRAM", "auto"))
   if (!is.character(mode) || length(mode) != 1L || !mode %in% c("auto", "native", "blas"))
-    stop("option `ntk.gram` must be \"auto\", \"native\" or \"blas\"", call. = FALSE)
+    stop(sprintf("%s must be \"auto\", \"native\" or \"blas\", not %s",
+                 if (from_option) "option `ntk.gram`" else "the environment variable NTK_GRAM",
+                 paste(deparse(mode, nlines = 1L), collapse = "")), call. = FALSE)
   if (mode == "auto") reference_blas() else mode == "native"
 }
 

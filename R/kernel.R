@@ -28,7 +28,15 @@
 #' `(K(x, z) + K(x, f z)) / 2`, which is what is then computed.
 #'
 #' Kernel values that overflow the double range are an error, never `Inf` or
-#' `NaN`.
+#' `NaN`. Networks whose layers are all positively homogeneous (ReLU, leaky
+#' ReLU, abs, identity; dense and convolutional layers with `b_var = 0`;
+#' pooling and readouts) have `K(a x, b z) = a b K(x, z)` for `a, b > 0`
+#' (`(a b)^D` after a product fan-in), NNGP and NTK alike: their inputs are
+#' shifted by powers of two into a safe range, which is exact, and each
+#' kernel value shifted back, so that inputs of any magnitude give the kernel
+#' to full precision whenever its value is representable (subnormal values
+#' rounded once). Other networks compute on the inputs as given; with a bias,
+#' tiny inputs give the kernel of zero inputs.
 #'
 #' @param net A network ([nt_serial()], [nt_fc()], [nt_cnn()]) or a layer.
 #' @param x A numeric matrix (`n x d`), a data frame of numeric columns, or
@@ -67,7 +75,7 @@ nt_kernel <- function(net, x, z = NULL, what = "ntk", threads = nt_threads(),
                      paste(dim(z)[-1], collapse = " x "), paste(dim(x)[-1], collapse = " x ")),
              call. = FALSE)
     }
-    res <- image_kernels(net, x, z, wanted, threads, progress, flip)
+    res <- kernel_values(net, x, z, wanted, threads, progress, flip)
     labels <- list(dimnames(x)[[1]], if (is.null(z)) dimnames(x)[[1]] else dimnames(z)[[1]])
   } else {
     if (flip) stop("`flip` applies to image inputs only", call. = FALSE)
@@ -77,21 +85,28 @@ nt_kernel <- function(net, x, z = NULL, what = "ntk", threads = nt_threads(),
       if (ncol(z) != ncol(x))
         stop(sprintf("`z` has %d columns but `x` has %d", ncol(z), ncol(x)), call. = FALSE)
     }
-    res <- matrix_kernels(net, x, z, wanted, threads, progress)
+    res <- kernel_values(net, x, z, wanted, threads, progress)
     labels <- list(rownames(x), if (is.null(z)) rownames(x) else rownames(z))
   }
-  res <- lapply(res[what], function(k) {
-    if (!all(vapply(labels, is.null, logical(1)))) dimnames(k) <- labels
-    as_nt_kernel_matrix(k)
-  })
-  if (length(what) == 1L) res[[1L]] else res[c("ntk", "nngp")[wanted]]
+  if (all(vapply(labels, is.null, logical(1)))) labels <- NULL
+  for (w in what)   # in place, in C: each kernel is held by `res` alone
+    res[[w]] <- .Call(C_ntk_as_kernel_matrix, res[[w]], labels)
+  if (length(what) == 1L) res[[what]] else res[c("ntk", "nngp")[wanted]]
+}
+
+# The kernels as plain matrices (list ntk, nngp; NULL where not wanted) of
+# checked inputs: matrices, or image arrays.
+kernel_values <- function(net, x, z, wanted, threads, progress, flip = FALSE) {
+  if (is_image_input(x)) image_kernels(net, x, z, wanted, threads, progress, flip)
+  else matrix_kernels(net, x, z, wanted, threads, progress)
 }
 
 matrix_kernels <- function(net, x, z, wanted, threads, progress) {
   plan <- fit_matrix_tables(compile_plan(net), x, z)
   res <- .Call(C_ntk_fc_kernel, x, z, plan$ints, plan$dbls, plan$tables,
                unname(wanted), threads, progress, gram_native())
-  stats::setNames(res, c("ntk", "nngp"))
+  names(res) <- c("ntk", "nngp")   # in place: setNames() would share the kernels
+  res
 }
 
 image_kernels <- function(net, x, z, wanted, threads, progress, flip) {
@@ -101,9 +116,10 @@ image_kernels <- function(net, x, z, wanted, threads, progress, flip) {
   zc <- if (is.null(z)) NULL else images_for_c(z)
   plan <- fit_image_tables(plan, xc, zc)
   run <- function(a, b) {
-    stats::setNames(.Call(C_ntk_conv_kernel, a, b, plan$ints, plan$dbls, plan$geom, plan$band,
-                          plan$full, plan$tables, unname(wanted), threads, progress),
-                    c("ntk", "nngp"))
+    res <- .Call(C_ntk_conv_kernel, a, b, plan$ints, plan$dbls, plan$geom, plan$band,
+                 plan$full, plan$tables, unname(wanted), threads, progress)
+    names(res) <- c("ntk", "nngp")
+    res
   }
   if (!flip) return(run(xc, zc))
   mirror <- function(a) a[, dim(a)[2]:1, , , drop = FALSE]   # reverse W in (C, W, H, n)

@@ -1,8 +1,11 @@
 # Spatial layers (images in NHWC layout): convolution, pooling and readouts.
 
+# Filter, window and stride sizes: 1 to 1000 (the engines' bound).
 check_pair <- function(x, arg) {
   if (!is.numeric(x) || !length(x) %in% 1:2 || anyNA(x) || any(x < 1) || any(x != round(x)))
     stop(sprintf("`%s` must be one or two positive whole numbers", arg), call. = FALSE)
+  if (any(x > 1000))
+    stop(sprintf("`%s` must be at most 1000, not %s", arg, paste(x, collapse = " x ")), call. = FALSE)
   as.integer(rep_len(x, 2L))
 }
 

@@ -24,7 +24,19 @@
 #' times as fast as the reference BLAS, depending on the CPU's vector
 #' instructions, and usually slower than an optimised BLAS) or
 #' `"auto"` (the default: native on a reference BLAS, BLAS otherwise). Both
-#' give the same kernels up to rounding.
+#' give the same kernels up to rounding. `ntk.memory_limit`: the bytes a
+#' call may allocate. Every call that allocates big (kernels, families,
+#' finite networks, [nt_fit()], tiled kernels without a store) estimates
+#' its peak first and stops, with the figures, when it exceeds this, or by
+#' default the memory the system reports available (on Linux MemAvailable,
+#' within a memory cgroup's limit).
+#'
+#' @section Interrupts:
+#' Every long computation stops within about a second of Ctrl-C, between
+#' blocks of work. The one exception in part is the eigendecomposition of
+#' [nt_fit()] and [nt_predict()] (LAPACK cannot be stopped midway): an
+#' interrupt returns at once, while the decomposition finishes in the
+#' background on its own thread and frees its memory then.
 #'
 #' @references
 #' Jacot, A., Gabriel, F. and Hongler, C. (2018). Neural tangent kernel:

@@ -200,8 +200,11 @@ compile_layer.nt_pool <- function(layer, ctx, where) {
 #' @export
 compile_layer.nt_readout <- function(layer, ctx, where) {
   slot <- spatial_stream(ctx, layer, where)
-  emit(ctx, op_code(layer$readout), slot,
-       geom = c(lapc = if (layer$readout == "lap") layer$c else 0L),
+  st <- ctx$state[[slot + 1L]]
+  # a window reaching the whole image is the same kernel for any larger c,
+  # and the band of offsets grows as c^2: cut c there
+  lapc <- if (layer$readout == "lap") min(layer$c, max(st$h, st$w) - 1L) else 0L
+  emit(ctx, op_code(layer$readout), slot, geom = c(lapc = lapc),
        out = list(h = 1L, w = 1L, spatial = FALSE))
 }
 

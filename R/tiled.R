@@ -88,6 +88,11 @@ nt_kernel_tiled <- function(net, x, z = NULL, what = "ntk", tile = 1000, store =
   if (is.null(threads)) threads <- max(1L, future::availableCores() %/% max(1L, workers))
   threads <- check_count(threads, "threads", lower = 1L)
   layout <- tile_layout(dim(x)[1], if (is.null(z)) NULL else dim(z)[1], tile)
+  # without a store the tiles and the assembled kernels are all in memory:
+  # stop before computing anything when they cannot be
+  if (is.null(store))
+    check_memory(2 * 8 * as.double(dim(x)[1]) * (if (is.null(z)) dim(x)[1] else dim(z)[1]) * length(what),
+                 "nt_kernel_tiled() without a store (its tiles and the assembled kernels)")
   labels <- kernel_labels(x, z, images)
   job <- list(net = with_tables(net, x, z, images), what = what, threads = threads,
               gram = gram, store = store, key = NULL)

@@ -167,8 +167,12 @@ nt_uci_compare <- function(data, splits = 3, seed = 1, costs = 10^(-2:4)) {
   seed <- check_count(seed, "seed")
   forest_ok <- requireNamespace("randomForest", quietly = TRUE)
   rows <- lapply(names(data), function(name) {
-    x <- scale(as_input_matrix(data[[name]]$x, "x"))
+    x <- as_input_matrix(data[[name]]$x, sprintf("data$%s$x", name))
+    scaling <- column_scaling(x)            # constant columns keep scale 1, never NaN
+    x <- scale(x, scaling$center, scaling$scale)
     y <- factor(data[[name]]$y)
+    if (nlevels(y) < 2L)
+      stop(sprintf("dataset '%s' has a single class: there is nothing to classify", name), call. = FALSE)
     if (length(y) != nrow(x)) stop(sprintf("dataset '%s': x and y differ in length", name), call. = FALSE)
     # the kernels do not depend on the split: computed once per dataset
     ntk <- lapply(nt_fc_family(x, max_depth = 4, arora = TRUE, progress = FALSE)$ntk,
@@ -191,9 +195,19 @@ nt_uci_compare <- function(data, splits = 3, seed = 1, costs = 10^(-2:4)) {
 
 svm_accuracy <- function(k, y, train, test, C) {
   # classes absent from a small training part are dropped (they cannot be predicted)
+  single <- single_class_accuracy(y, train, test)
+  if (!is.null(single)) return(single)
   model <- kernlab::ksvm(kernlab::as.kernelMatrix(k[train, train]), droplevels(y[train]), type = "C-svc",
                          kernel = "matrix", C = C, shrinking = FALSE)
   mean(as.character(nt_predict_ksvm(model, k[test, train, drop = FALSE])) == as.character(y[test]))
+}
+
+# A training part with one class predicts it (no classifier can be fitted,
+# and none is needed): its accuracy, or NULL when there are several classes.
+single_class_accuracy <- function(y, train, test) {
+  present <- unique(as.character(y[train]))
+  if (length(present) > 1L) return(NULL)
+  mean(as.character(y[test]) == present)
 }
 
 validation_split <- function(train) {
@@ -216,6 +230,8 @@ select_svm <- function(kernels, y, train, test, costs) {
 select_forest <- function(x, y, train, test) {
   v <- validation_split(train)
   score <- function(m, tr, te) {
+    single <- single_class_accuracy(y, tr, te)
+    if (!is.null(single)) return(single)
     rf <- randomForest::randomForest(x[tr, , drop = FALSE], droplevels(y[tr]), mtry = m, ntree = 500)
     mean(as.character(stats::predict(rf, x[te, , drop = FALSE])) == as.character(y[te]))
   }

@@ -187,11 +187,13 @@ static double identity_value(const nt_op *op, double u, double *deriv)
    engines' steps (every engine's elementwise step calls the hooks; ABReLU
    has its own vectorised step in the fully connected engine). */
 const nt_op_info nt_elementwise_ops[] = {
-  {NT_OP_ABRELU, "abrelu", NT_KIND_ELEMENTWISE, 0, abrelu_dual, abrelu_value,
-   nt_fc_abrelu, nt_conv_elementwise, nt_fl_elementwise_forward, nt_fl_elementwise_backward},
+  {NT_OP_ABRELU, "abrelu", NT_KIND_ELEMENTWISE | NT_KIND_HOMOGENEOUS, 0, abrelu_dual,
+   abrelu_value, nt_fc_abrelu, nt_conv_elementwise, nt_fl_elementwise_forward,
+   nt_fl_elementwise_backward},
   {3, "erf", NT_KIND_ELEMENTWISE, 0, erf_dual, erf_value, NT_ELEMENTWISE_STEPS},
   {4, "gelu", NT_KIND_ELEMENTWISE, 0, gelu_dual, gelu_value, NT_ELEMENTWISE_STEPS},
-  {5, "identity", NT_KIND_ELEMENTWISE, 0, identity_dual, identity_value, NT_ELEMENTWISE_STEPS},
+  {5, "identity", NT_KIND_ELEMENTWISE | NT_KIND_HOMOGENEOUS, 0, identity_dual, identity_value,
+   NT_ELEMENTWISE_STEPS},
   {NT_OP_TABLE, "table", NT_KIND_ELEMENTWISE, 0, table_dual, NULL, NT_ELEMENTWISE_STEPS}
 };
 const int nt_n_elementwise_ops = (int) (sizeof(nt_elementwise_ops) / sizeof(nt_elementwise_ops[0]));

@@ -641,7 +641,7 @@ static void sp_read(SEXP x, SEXP ops_int, SEXP ops_dbl, SEXP geom, SEXP band, SE
                                       (long long) sp->band[2 * k + 1] * sx);
     sp->part[st] = tab;
   }
-  nt_check_alloc(state, 2.0 * sp->plan.nslots + 2, 1, "the per-pair workspace");
+  if (!(state <= 1e12)) Rf_error("the per-pair workspace of %.0f entries is too large", state);
   sp->state = (size_t) state;
   sp->self_len = (size_t) self_len;
 }
@@ -657,6 +657,7 @@ static sp_work *sp_workspaces(const sp_plan *sp, int nth)
     if (b > mx) mx = b;
   }
   int ns = sp->plan.nslots;
+  nt_check_alloc((double) sp->state, 2.0 * ns + 2, nth, "the per-thread pair workspaces");
   for (int t = 0; t < nth; t++) {
     double *buf = (double *) R_alloc((2 * (size_t) ns + 2) * sp->state, sizeof(double));
     for (int j = 0; j < ns; j++) {
@@ -684,26 +685,70 @@ static const double *image_data(SEXP x, int *n, const sp_plan *sp, const char *n
   return REAL(x);
 }
 
+/* n images of len values each shifted by powers of two for a plan of
+   degree `degree` (homog.c): their shifts into *shift and the shifted copy
+   returned; x itself and *shift NULL when no image needs a shift or the
+   plan is not homogeneous (degree 0). */
+static const double *shift_images(const double *x, int n, size_t len, int degree, int **shift)
+{
+  *shift = NULL;
+  if (degree < 1) return x;
+  int *sh = (int *) R_alloc(n, sizeof(int)), any = 0;
+  for (int i = 0; i < n; i++) {
+    double top = 0;
+    for (size_t e = 0; e < len; e++) top = fmax(top, fabs(x[len * i + e]));
+    any |= (sh[i] = nt_input_shift(top, degree)) != 0;
+  }
+  if (!any) return x;
+  double *out = (double *) R_alloc((size_t) n * len, sizeof(double));
+  for (int i = 0; i < n; i++)
+    for (size_t e = 0; e < len; e++)
+      out[len * i + e] = sh[i] ? ldexp(x[len * i + e], -sh[i]) : x[len * i + e];
+  *shift = sh;
+  return out;
+}
+
 /* Self passes of n images: records (s, sqrt s) at every activation; returns
    per image 0 or 1 + the layer whose table is missing or too narrow. */
-static void self_passes(const sp_plan *sp, const double *x, int n, double *self,
-                        int *status, sp_work *ws, int nth)
+/* The self pass (each image against itself, recording its variances) as
+   the driver's tasks, one image each, so that it is interruptible too. */
+typedef struct {
+  const sp_plan *sp;
+  sp_work *ws;
+  const double *x;
+  double *self;
+  int *status;
+} self_job;
+
+static R_xlen_t self_image(void *vctx, R_xlen_t i)
 {
+  const self_job *job = (const self_job *) vctx;
+  const sp_plan *sp = job->sp;
   size_t img = (size_t) sp->H * sp->W * sp->C;
 #ifdef _OPENMP
-#pragma omp parallel for num_threads(nth) schedule(dynamic, 1)
-#endif
-  for (int i = 0; i < n; i++) {
-#ifdef _OPENMP
-    sp_work *w = ws + omp_get_thread_num();
+  sp_work *w = job->ws + omp_get_thread_num();
 #else
-    sp_work *w = ws;
+  sp_work *w = job->ws;
 #endif
-    double k, t;
-    status[i] = sp_pair(sp, x + img * i, x + img * i, NULL, NULL,
-                        self + NT_SELF * sp->self_len * i, w, &k, &t);
-  }
-  (void) nth;
+  double k, t;
+  job->status[i] = sp_pair(sp, job->x + img * i, job->x + img * i, NULL, NULL,
+                           job->self + NT_SELF * sp->self_len * i, w, &k, &t);
+  return 0;
+}
+
+/* Every image and every pair costs about the same. */
+static double unit_weight(void *ctx, R_xlen_t task)
+{
+  (void) ctx; (void) task;
+  return 1.0;
+}
+
+static void self_passes(const sp_plan *sp, const double *x, int n, double *self,
+                        int *status, sp_work *ws, int nth, nt_progress *bar)
+{
+  self_job job = {sp, ws, x, self, status};
+  nt_drive_spec spec = {n, unit_weight, self_image, 0, nth};
+  nt_drive(&spec, &job, bar);
 }
 
 /* The pairs of a kernel matrix as the driver's tasks: column by column,
@@ -715,13 +760,9 @@ typedef struct {
   size_t rec, img;
   int n, sym;
   double *out_k, *out_t;
+  const int *shx, *shz;   /* the images' power-of-two shifts (NULL: none) */
+  int degree;             /* of the plan, when shifted */
 } conv_job;
-
-static double one_pair_weight(void *ctx, R_xlen_t task)
-{
-  (void) ctx; (void) task;
-  return 1.0;
-}
 
 static R_xlen_t conv_pair(void *vctx, R_xlen_t task)
 {
@@ -745,6 +786,10 @@ static R_xlen_t conv_pair(void *vctx, R_xlen_t task)
   sp_pair(job->sp, job->xd + job->img * i, job->zd + job->img * j, job->selfx + job->rec * i,
           job->selfz + job->rec * j, NULL, w, &k, &t);
   size_t at = (size_t) i + (size_t) job->n * j;
+  if (job->shx) {   /* back to the inputs' scale: K(a x, b z) = (a b)^D K(x, z) */
+    nt_unshift(&k, &k, job->shx + i, job->shz[j], job->degree, 1);
+    nt_unshift(&t, &t, job->shx + i, job->shz[j], job->degree, 1);
+  }
   if (job->out_k) job->out_k[at] = k;
   if (job->out_t) job->out_t[at] = t;
   return !R_FINITE(k) || !R_FINITE(t);
@@ -753,12 +798,26 @@ static R_xlen_t conv_pair(void *vctx, R_xlen_t task)
 SEXP ntk_conv_kernel(SEXP x, SEXP z, SEXP ops_int, SEXP ops_dbl, SEXP geom, SEXP band,
                      SEXP full, SEXP tables, SEXP what, SEXP threads, SEXP progress)
 {
+  nt_mem_begin();
   sp_plan sp;
   sp_read(x, ops_int, ops_dbl, geom, band, full, tables, &sp);
   int n, m, sym = Rf_isNull(z);
   const double *xd = image_data(x, &n, &sp, "x");
   const double *zd = sym ? xd : image_data(z, &m, &sp, "z");
   if (sym) m = n;
+  /* homogeneous plans: images shifted into a safe range, outputs shifted
+     back (homog.c), so that tiny and huge images keep every digit */
+  int degree = nt_plan_degree(&sp.plan, NULL), *shx, *shz = NULL;
+  size_t len = (size_t) sp.H * sp.W * sp.C;
+  xd = shift_images(xd, n, len, degree, &shx);
+  if (!sym) zd = shift_images(zd, m, len, degree, &shz);
+  else { zd = xd; shz = shx; }
+  if (shx || shz) {   /* one side shifted: the other's shifts are 0 */
+    int *zero = (int *) R_alloc(n > m ? n : m, sizeof(int));
+    memset(zero, 0, (size_t) (n > m ? n : m) * sizeof(int));
+    if (!shx) shx = zero;
+    if (!shz) shz = zero;
+  }
   int want_ntk, want_nngp;
   nt_check_what(what, &want_ntk, &want_nngp);
   int nth = nt_threads_clamp(nt_check_int_scalar(threads, "threads", 1, 1024));
@@ -781,20 +840,18 @@ SEXP ntk_conv_kernel(SEXP x, SEXP z, SEXP ops_int, SEXP ops_dbl, SEXP geom, SEXP
   nt_progress bar;
   double pairs_total = sym ? 0.5 * (double) n * (n + 1) : (double) n * m;
   nt_progress_start(&bar, show, pairs_total + n + (sym ? 0 : m));
-  self_passes(&sp, xd, n, selfx, status, ws, nth);
+  self_passes(&sp, xd, n, selfx, status, ws, nth, &bar);
   for (int i = 0; i < n; i++)
     if (status[i]) Rf_error("activation table of layer %d is too narrow; this is a bug in ntk", status[i]);
-  nt_progress_step(&bar, n);
   if (!sym) {
     selfz = (double *) R_alloc((size_t) m * rec + 1, sizeof(double));
-    self_passes(&sp, zd, m, selfz, status, ws, nth);
+    self_passes(&sp, zd, m, selfz, status, ws, nth, &bar);
     for (int i = 0; i < m; i++)
       if (status[i]) Rf_error("activation table of layer %d is too narrow; this is a bug in ntk", status[i]);
-    nt_progress_step(&bar, m);
   }
 
-  conv_job job = {&sp, ws, xd, zd, selfx, selfz, rec, img, n, sym, out_k, out_t};
-  nt_drive_spec spec = {sym ? (R_xlen_t) n * (n + 1) / 2 : (R_xlen_t) n * m, one_pair_weight,
+  conv_job job = {&sp, ws, xd, zd, selfx, selfz, rec, img, n, sym, out_k, out_t, shx, shz, degree};
+  nt_drive_spec spec = {sym ? (R_xlen_t) n * (n + 1) / 2 : (R_xlen_t) n * m, unit_weight,
                         conv_pair, 0, nth};
   R_xlen_t bad = nt_drive(&spec, &job, &bar);
   nt_progress_end(&bar);
@@ -815,6 +872,7 @@ SEXP ntk_conv_kernel(SEXP x, SEXP z, SEXP ops_int, SEXP ops_dbl, SEXP geom, SEXP
 SEXP ntk_conv_self(SEXP x, SEXP ops_int, SEXP ops_dbl, SEXP geom, SEXP band, SEXP full,
                    SEXP tables)
 {
+  nt_mem_begin();
   sp_plan sp;
   sp_read(x, ops_int, ops_dbl, geom, band, full, tables, &sp);
   int n;
@@ -826,7 +884,9 @@ SEXP ntk_conv_self(SEXP x, SEXP ops_int, SEXP ops_dbl, SEXP geom, SEXP band, SEX
   SEXP var = PROTECT(Rf_allocMatrix(REALSXP, sp.plan.nact, n));
   SEXP status = PROTECT(Rf_allocVector(INTSXP, n));
   sp_work *ws = sp_workspaces(&sp, 1);
-  self_passes(&sp, xd, n, self, INTEGER(status), ws, 1);
+  nt_progress bar;
+  nt_progress_start(&bar, 0, n);
+  self_passes(&sp, xd, n, self, INTEGER(status), ws, 0, &bar);
   for (int i = 0; i < n; i++)
     for (int a = 0; a < sp.plan.nact; a++) {
       size_t end = a + 1 < sp.plan.nact ? sp.act_off[a + 1] : sp.self_len;

@@ -73,6 +73,8 @@ static void gram_chunk(const double *x, const double *z, int n, int m, int d, in
 typedef struct {
   const nt_plan *plan;
   const double *x, *z, *s0x, *selfx, *selfz;
+  const int *shx, *shz;      /* per row of x, z: its power-of-two shift (NULL: none) */
+  const int *deg;            /* per op: the degree of its output (homogeneous plans) */
   size_t stride;
   int n, m, d, sym;
   int native;                /* the Gram matrix by nt_gram's own loop, not BLAS */
@@ -170,6 +172,17 @@ static R_xlen_t count_bad(const double *v, int rows)
   return bad;
 }
 
+/* Rows [r0, r0 + rows) of column j, tapped after op l, into dst: shifted
+   back by the inputs' shifts when there are any (see fc_inputs).  Returns
+   the count of non-finite entries, overflow of the true value included. */
+static R_xlen_t tap_copy(const fc_job *job, double *dst, const double *src, int l, int j, int r0,
+                         int rows)
+{
+  if (job->shx) nt_unshift(dst, src, job->shx + r0, job->shz[j], job->deg[l], rows);
+  else memcpy(dst, src, rows * sizeof(double));
+  return count_bad(dst, rows);
+}
+
 /* All ops, through their registry steps, on rows [r0, r1) of column j;
    the taps after them.  Returns the count of non-finite tapped entries. */
 static R_xlen_t column_layers(const fc_job *job, const double *sz, int j, int r0, int r1,
@@ -186,16 +199,11 @@ static R_xlen_t column_layers(const fc_job *job, const double *sz, int j, int r0
     int q = job->tap_at[l];
     if (q < 0) continue;
     size_t at = (size_t) n * j + r0;
-    if (job->tap_k[q]) {
-      memcpy(job->tap_k[q] + at, kb[op->slot] + r0, rows * sizeof(double));
-      bad += count_bad(kb[op->slot] + r0, rows);
+    if (job->tap_k[q]) bad += tap_copy(job, job->tap_k[q] + at, kb[op->slot] + r0, l, j, r0, rows);
+    for (int c = 0; c < C; c++) {
+      double *dst = job->tap_t[(size_t) q * C + c];
+      if (dst) bad += tap_copy(job, dst + at, tb[op->slot] + (size_t) c * n + r0, l, j, r0, rows);
     }
-    for (int c = 0; c < C; c++)
-      if (job->tap_t[(size_t) q * C + c]) {
-        const double *src = tb[op->slot] + (size_t) c * n + r0;
-        memcpy(job->tap_t[(size_t) q * C + c] + at, src, rows * sizeof(double));
-        bad += count_bad(src, rows);
-      }
   }
   return bad;
 }
@@ -296,8 +304,35 @@ static void run_job(fc_job *job, int nth, double cost, int show)
              (double) bad);
 }
 
+/* The rows of a (n x d) shifted by powers of two for a plan of degree
+   `degree` (homog.c): their shifts into *shift and the shifted copy
+   returned; a itself and *shift NULL when no row needs a shift (then
+   nothing changes) or the plan is not homogeneous (degree 0). */
+static const double *shift_rows(const double *a, int n, int d, int degree, int **shift)
+{
+  *shift = NULL;
+  if (degree < 1) return a;
+  double *top = (double *) R_alloc(n > 0 ? n : 1, sizeof(double));
+  for (int i = 0; i < n; i++) top[i] = 0;
+  for (int c = 0; c < d; c++)
+    for (int i = 0; i < n; i++) top[i] = fmax(top[i], fabs(a[i + (size_t) n * c]));
+  int *sh = (int *) R_alloc(n > 0 ? n : 1, sizeof(int)), any = 0;
+  for (int i = 0; i < n; i++) any |= (sh[i] = nt_input_shift(top[i], degree)) != 0;
+  if (!any) return a;
+  double *out = (double *) R_alloc((size_t) n * d, sizeof(double));
+  for (int c = 0; c < d; c++)
+    for (int i = 0; i < n; i++) {
+      size_t at = i + (size_t) n * c;
+      out[at] = sh[i] ? ldexp(a[at], -sh[i]) : a[at];
+    }
+  *shift = sh;
+  return out;
+}
+
 /* Checks shared by the kernel and family entry points; fills the inputs'
-   self variances. */
+   self variances.  Homogeneous plans run on rows shifted by powers of two
+   into a safe range and shift their outputs back (homog.c), so that tiny
+   and huge inputs keep every digit. */
 static void fc_inputs(SEXP x, SEXP z, const nt_plan *plan, int nth, fc_job *job)
 {
   nt_check_real_matrix(x, "x");
@@ -312,8 +347,19 @@ static void fc_inputs(SEXP x, SEXP z, const nt_plan *plan, int nth, fc_job *job)
     if (plan->ops[l].code == NT_OP_TABLE && plan->ops[l].table == NULL)
       Rf_error("activation table of layer %d is missing", l + 1);
   job->plan = plan;
-  job->x = REAL(x);
-  job->z = job->sym ? NULL : REAL(z);
+  int *deg = (int *) R_alloc(plan->nops > 0 ? plan->nops : 1, sizeof(int));
+  int degree = nt_plan_degree(plan, deg);
+  int *shx, *shz = NULL;
+  job->x = shift_rows(REAL(x), job->n, job->d, degree, &shx);
+  job->z = job->sym ? NULL : shift_rows(REAL(z), job->m, job->d, degree, &shz);
+  job->deg = deg;
+  job->shx = job->shz = NULL;
+  if (shx || shz) {   /* one side shifted: the other's shifts are 0 */
+    int *zero = (int *) R_alloc(job->n > job->m ? job->n : job->m, sizeof(int));
+    memset(zero, 0, (job->n > job->m ? job->n : job->m) * sizeof(int));
+    job->shx = shx ? shx : zero;
+    job->shz = job->sym ? job->shx : shz ? shz : zero;
+  }
   job->stride = plan->nact > 0 ? NT_SELF * (size_t) plan->nact : 1;
   double *s0x = (double *) R_alloc(job->n, sizeof(double));
   double *selfx = (double *) R_alloc(job->stride * job->n, sizeof(double));
@@ -335,6 +381,7 @@ static void fc_inputs(SEXP x, SEXP z, const nt_plan *plan, int nth, fc_job *job)
 SEXP ntk_fc_kernel(SEXP x, SEXP z, SEXP ops_int, SEXP ops_dbl, SEXP tables,
                    SEXP what, SEXP threads, SEXP progress, SEXP native_gram)
 {
+  nt_mem_begin();
   int want_ntk, want_nngp;
   nt_check_what(what, &want_ntk, &want_nngp);
   int nth = nt_threads_clamp(nt_check_int_scalar(threads, "threads", 1, 1024));
@@ -363,6 +410,7 @@ SEXP ntk_fc_kernel(SEXP x, SEXP z, SEXP ops_int, SEXP ops_dbl, SEXP tables,
    NA after a failure; status = per input 0 or 1 + the failing layer). */
 SEXP ntk_fc_self(SEXP s0, SEXP ops_int, SEXP ops_dbl, SEXP tables)
 {
+  nt_mem_begin();
   if (TYPEOF(s0) != REALSXP) Rf_error("'s0' must be a double vector");
   R_xlen_t n = XLENGTH(s0);
   if (n > INT_MAX) Rf_error("'s0' is too long");
@@ -395,6 +443,7 @@ SEXP ntk_fc_self(SEXP s0, SEXP ops_int, SEXP ops_dbl, SEXP tables)
    list(k, kdot).  Used to verify quadrature rules, and by the tests. */
 SEXP ntk_act_dual(SEXP ops_int, SEXP ops_dbl, SEXP tables, SEXP s1, SEXP s2, SEXP c)
 {
+  nt_mem_begin();
   nt_plan plan;
   nt_plan_read(ops_int, ops_dbl, tables, &plan);
   if (plan.nops != 1 || plan.nact != 1) Rf_error("the plan must be one activation");
@@ -432,6 +481,7 @@ SEXP ntk_act_dual(SEXP ops_int, SEXP ops_dbl, SEXP tables, SEXP s1, SEXP s2, SEX
 SEXP ntk_fc_family(SEXP x, SEXP z, SEXP ops_int, SEXP ops_dbl, SEXP tables, SEXP threads,
                    SEXP progress, SEXP native_gram)
 {
+  nt_mem_begin();
   int nth = nt_threads_clamp(nt_check_int_scalar(threads, "threads", 1, 1024));
   int show = nt_check_flag(progress, "progress");
   nt_plan plan;

@@ -175,6 +175,37 @@ static void fl_tape_alloc(const fl_net *net, int n, fl_tape *tp)
   }
 }
 
+/* C (M x N) = alpha op(A) op(B) + beta C in blocks of about 2e8 flops,
+   with an interrupt check after each: the finite networks run on the main
+   thread, and one product at a large width or n takes minutes. Columns of
+   C are split, and the inner dimension K too when one column is long. */
+static void gemm_blocked(const char *ta, const char *tb, int M, int N, int K, double alpha,
+                         const double *A, int lda, const double *B, int ldb, double beta,
+                         double *C, int ldc)
+{
+  const double budget = 2e8;
+  double per_col = 2.0 * M * (double) K + 1;
+  int cols = per_col >= budget ? 1 : (int) fmin((double) N, budget / per_col);
+  int depth = per_col <= budget ? K : (int) fmax(1.0, budget / (2.0 * M + 1));
+  if (cols < 1) cols = 1;
+  if (depth < 1) depth = 1;
+  int a_trans = ta[0] == 'T', b_trans = tb[0] == 'T';
+  for (int j0 = 0; j0 < N; j0 += cols) {
+    int nb = N - j0 < cols ? N - j0 : cols;
+    double *Cj = C + (size_t) j0 * ldc;
+    for (int k0 = 0; k0 < K; k0 += depth) {
+      int kb = K - k0 < depth ? K - k0 : depth;
+      double bk = k0 == 0 ? beta : 1.0;
+      /* op(A)(:, k0..) and op(B)(k0.., j0..) in their stored layouts */
+      const double *Ak = a_trans ? A + k0 : A + (size_t) k0 * lda;
+      const double *Bk = b_trans ? B + j0 + (size_t) k0 * ldb : B + k0 + (size_t) j0 * ldb;
+      F77_CALL(dgemm)(ta, tb, &M, &nb, &kb, &alpha, Ak, &lda, Bk, &ldb, &bk, Cj, &ldc
+                      FCONE FCONE);
+      R_CheckUserInterrupt();
+    }
+  }
+}
+
 static void im2col(const fl_layer *L, const double *in, double *cols, int n)
 {
   int q = L->qh * L->qw;
@@ -195,8 +226,7 @@ static void affine_fwd(const fl_layer *L, const double *in, double *out, int m)
 {
   double alpha = sqrt(L->w / L->fan), zero = 0, sb = sqrt(L->b);
   int fan = L->fan, cout = L->cout;
-  F77_CALL(dgemm)("T", "N", &cout, &m, &fan, &alpha, L->W, &fan, in, &fan, &zero, out, &cout
-                  FCONE FCONE);
+  gemm_blocked("T", "N", cout, m, fan, alpha, L->W, fan, in, fan, zero, out, cout);
   for (int j = 0; j < m; j++)
     for (int c = 0; c < cout; c++) out[(size_t) j * cout + c] += sb * L->beta[c];
 }
@@ -331,13 +361,12 @@ void nt_fl_affine_backward(const fl_layer *L, fl_tape *tp, int l, nt_fl_visit vi
   double alpha = sqrt(L->w / L->fan), zero = 0, one = 1;
   int fan = L->fan, cout = L->cout, m = L->pout * n;
   if (L->code == NT_OP_DENSE) {
-    F77_CALL(dgemm)("N", "N", &fan, &m, &cout, &alpha, L->W, &fan, delta, &cout, &one, next, &fan
-                    FCONE FCONE);
+    gemm_blocked("N", "N", fan, m, cout, alpha, L->W, fan, delta, cout, one, next, fan);
     return;
   }
+  const void *vmax = vmaxget();   /* dfeat lives for this layer only */
   double *dfeat = (double *) R_alloc((size_t) fan * m, sizeof(double));
-  F77_CALL(dgemm)("N", "N", &fan, &m, &cout, &alpha, L->W, &fan, delta, &cout, &zero, dfeat, &fan
-                  FCONE FCONE);
+  gemm_blocked("N", "N", fan, m, cout, alpha, L->W, fan, delta, cout, zero, dfeat, fan);
   int q = L->qh * L->qw;
   for (int i = 0; i < n; i++)
     for (int o = 0; o < L->pout; o++)
@@ -348,6 +377,7 @@ void nt_fl_affine_backward(const fl_layer *L, fl_tape *tp, int l, nt_fl_visit vi
         double *dst = next + ((size_t) i * L->pin + j) * L->cin;
         for (int c = 0; c < L->cin; c++) dst[c] += src[c];
       }
+  vmaxset(vmax);
 }
 
 void nt_fl_pool_backward(const fl_layer *L, fl_tape *tp, int l, nt_fl_visit visit, void *ctx)
@@ -430,41 +460,59 @@ typedef struct { double *ntk; int n; } ntk_ctx;
 
 /* Adds this layer's <grad f(x_i), grad f(x_j)> to the NTK. One position per
    input: (w / fan) (feat' feat) * (delta' delta) + b (delta' delta), without
-   forming the gradients; several positions: the gradients themselves. */
+   forming the gradients, a block of columns at a time; several positions:
+   the gradients themselves, a block of output channels at a time. Either
+   way the workspace is bounded (about 8 MB) and freed before returning. */
 static void ntk_visit(const fl_layer *L, int l, const double *feat, const double *delta, int n,
                       void *vctx)
 {
   ntk_ctx *ctx = (ntk_ctx *) vctx;
-  (void) l;
+  const double cap = 1048576;     /* doubles of workspace */
   int fan = L->fan, cout = L->cout, m = L->pout;
   double one = 1, zero = 0;
+  const void *vmax = vmaxget();
   if (m == 1) {
-    double *gf = (double *) R_alloc((size_t) n * n, sizeof(double));
-    double *gd = (double *) R_alloc((size_t) n * n, sizeof(double));
-    F77_CALL(dgemm)("T", "N", &n, &n, &fan, &one, feat, &fan, feat, &fan, &zero, gf, &n FCONE FCONE);
-    F77_CALL(dgemm)("T", "N", &n, &n, &cout, &one, delta, &cout, delta, &cout, &zero, gd, &n FCONE FCONE);
-    for (size_t k = 0; k < (size_t) n * n; k++)
-      ctx->ntk[k] += (L->w / fan * gf[k] + L->b) * gd[k];
+    int cols = (int) fmax(1.0, fmin((double) n, cap / (2.0 * n)));
+    double *gf = (double *) R_alloc((size_t) n * cols, sizeof(double));
+    double *gd = (double *) R_alloc((size_t) n * cols, sizeof(double));
+    for (int j0 = 0; j0 < n; j0 += cols) {
+      int nb = n - j0 < cols ? n - j0 : cols;
+      gemm_blocked("T", "N", n, nb, fan, one, feat, fan, feat + (size_t) j0 * fan, fan, zero, gf, n);
+      gemm_blocked("T", "N", n, nb, cout, one, delta, cout, delta + (size_t) j0 * cout, cout, zero,
+                   gd, n);
+      double *out = ctx->ntk + (size_t) j0 * n;
+      for (size_t k = 0; k < (size_t) n * nb; k++) out[k] += (L->w / fan * gf[k] + L->b) * gd[k];
+    }
+    vmaxset(vmax);
     return;
   }
-  size_t len = (size_t) fan * cout + cout;
-  nt_check_alloc((double) len, (double) n, 1, "the layer's parameter gradients");
+  int chans = (int) fmax(1.0, fmin((double) cout, cap / ((fan + 1.0) * n)));
+  size_t len = (size_t) fan * chans + chans;   /* a block's weights and biases */
   double *grads = (double *) R_alloc(len * n, sizeof(double));
   double alpha = sqrt(L->w / fan), sb = sqrt(L->b);
-  for (int i = 0; i < n; i++) {
-    double *g = grads + len * i;
-    const double *fi = feat + (size_t) i * m * fan, *di = delta + (size_t) i * m * cout;
-    /* dW = alpha feat_i (fan x m) delta_i' (m x cout) */
-    F77_CALL(dgemm)("N", "T", &fan, &cout, &m, &alpha, fi, &fan, di, &cout, &zero, g, &fan FCONE FCONE);
-    for (int c = 0; c < cout; c++) {
-      double s = 0;
-      for (int o = 0; o < m; o++) s += di[(size_t) o * cout + c];
-      g[(size_t) fan * cout + c] = sb * s;
+  for (int c0 = 0; c0 < cout; c0 += chans) {
+    int cb = cout - c0 < chans ? cout - c0 : chans;
+    size_t rows = (size_t) fan * cb + cb;
+    int every = (int) fmax(1.0, 2e8 / (2.0 * fan * cb * m));   /* samples between checks */
+    for (int i = 0; i < n; i++) {
+      if ((i + 1) % every == 0) R_CheckUserInterrupt();
+      double *g = grads + rows * i;
+      const double *fi = feat + (size_t) i * m * fan, *di = delta + (size_t) i * m * cout + c0;
+      /* dW(:, c0..) = alpha feat_i (fan x m) delta_i(c0.., :)' (m x cb) */
+      F77_CALL(dgemm)("N", "T", &fan, &cb, &m, &alpha, fi, &fan, di, &cout, &zero, g, &fan
+                      FCONE FCONE);
+      for (int c = 0; c < cb; c++) {
+        double s = 0;
+        for (int o = 0; o < m; o++) s += di[(size_t) o * cout + c];
+        g[(size_t) fan * cb + c] = sb * s;
+      }
     }
+    R_CheckUserInterrupt();
+    if (rows > INT_MAX) Rf_error("layer %d is too large for a finite network", l + 1);
+    gemm_blocked("T", "N", n, n, (int) rows, one, grads, (int) rows, grads, (int) rows, one,
+                 ctx->ntk, n);
   }
-  int len_i = (int) len;
-  F77_CALL(dgemm)("T", "N", &n, &n, &len_i, &one, grads, &len_i, grads, &len_i, &one, ctx->ntk, &n
-                  FCONE FCONE);
+  vmaxset(vmax);
 }
 
 static void fl_read(SEXP x, SEXP shape, SEXP ops_int, SEXP ops_dbl, SEXP geom, SEXP width,
@@ -531,8 +579,7 @@ static R_xlen_t empirical_sample(void *vctx, R_xlen_t task)
   int fan = last->fan;
   double alpha = last->w / fan, one = 1;
   const double *feat = job->tp->a[last->in];
-  F77_CALL(dgemm)("T", "N", &n, &n, &fan, &alpha, feat, &fan, feat, &fan, &one, job->acc_k, &n
-                  FCONE FCONE);
+  gemm_blocked("T", "N", n, n, fan, alpha, feat, fan, feat, fan, one, job->acc_k, n);
   for (size_t k = 0; k < (size_t) n * n; k++) job->acc_k[k] += last->b;
   ntk_ctx ctx = {job->acc_t, n};
   fl_backward(job->net, job->tp, job->ones, ntk_visit, &ctx);
@@ -543,11 +590,13 @@ static R_xlen_t empirical_sample(void *vctx, R_xlen_t task)
 SEXP ntk_empirical(SEXP x, SEXP shape, SEXP ops_int, SEXP ops_dbl, SEXP geom, SEXP width,
                    SEXP samples, SEXP progress)
 {
+  nt_mem_begin();
   nt_plan plan;
   fl_net net;
   int n;
   fl_read(x, shape, ops_int, ops_dbl, geom, width, &plan, &net, &n);
   int ns = nt_check_int_scalar(samples, "samples", 1, 1000000);
+  nt_check_alloc(n, n, 2, "the empirical kernels");
   SEXP ntk = PROTECT(Rf_allocMatrix(REALSXP, n, n));
   SEXP nngp = PROTECT(Rf_allocMatrix(REALSXP, n, n));
   double *acc_t = REAL(ntk), *acc_k = REAL(nngp);
@@ -589,8 +638,7 @@ static void grad_visit(const fl_layer *L, int l, const double *feat, const doubl
   fl_layer *M = (fl_layer *) L;
   int fan = L->fan, cout = L->cout, m = L->pout * n;
   double alpha = sqrt(L->w / fan), one = 1;
-  F77_CALL(dgemm)("N", "T", &fan, &cout, &m, &alpha, feat, &fan, delta, &cout, &one, M->gW, &fan
-                  FCONE FCONE);
+  gemm_blocked("N", "T", fan, cout, m, alpha, feat, fan, delta, cout, one, M->gW, fan);
   double sb = sqrt(L->b);
   for (int j = 0; j < m; j++)
     for (int c = 0; c < cout; c++) M->gbeta[c] += sb * delta[(size_t) j * cout + c];
@@ -683,6 +731,7 @@ SEXP ntk_train(SEXP x, SEXP y, SEXP x_test, SEXP shape, SEXP ops_int, SEXP ops_d
                SEXP width, SEXP learning_rate, SEXP record, SEXP want_ntk, SEXP center,
                SEXP progress)
 {
+  nt_mem_begin();
   nt_plan plan;
   fl_net net;
   int n, m = 0;
@@ -742,6 +791,8 @@ SEXP ntk_train(SEXP x, SEXP y, SEXP x_test, SEXP shape, SEXP ops_int, SEXP ops_d
     L->gbeta = (double *) R_alloc(L->cout, sizeof(double));
     for (size_t k = 0; k < nw + L->cout; k++) norm0 += w0[l][k] * w0[l][k];
   }
+  nt_check_alloc((double) n + m, nrec + 1.0, 1, "the recorded predictions");
+  if (ntk_flag) nt_check_alloc((double) n + m, (double) n + m, 2, "the empirical NTKs before and after");
   SEXP out_train = PROTECT(Rf_allocMatrix(REALSXP, n, nrec));
   SEXP out_test = PROTECT(m ? Rf_allocMatrix(REALSXP, m, nrec) : R_NilValue);
   SEXP change = PROTECT(Rf_allocVector(REALSXP, nrec));

@@ -12,11 +12,15 @@ void nt_check_window(const int *g, int code, int h, int w, int l)
   if (g[NT_G_HIN] != h || g[NT_G_WIN] != w)
     Rf_error("layer %d expects %d x %d positions, but gets %d x %d",
              l + 1, g[NT_G_HIN], g[NT_G_WIN], h, w);
-  if (ho < 1 || wo < 1 || ho > 65536 || wo > 65536 || g[NT_G_QH] < 1 || g[NT_G_QW] < 1 ||
-      g[NT_G_SH] < 1 || g[NT_G_SW] < 1 || g[NT_G_QH] > 1000 || g[NT_G_QW] > 1000 ||
-      g[NT_G_SH] > 1000 || g[NT_G_SW] > 1000 || g[NT_G_PT] < -1000 || g[NT_G_PT] > 1000 ||
-      g[NT_G_PL] < -1000 || g[NT_G_PL] > 1000)
-    Rf_error("layer %d has an invalid geometry", l + 1);
+  if (ho < 1 || wo < 1 || ho > 65536 || wo > 65536)
+    Rf_error("layer %d writes %d x %d positions: each side must be 1 to 65536", l + 1, ho, wo);
+  if (g[NT_G_QH] < 1 || g[NT_G_QW] < 1 || g[NT_G_QH] > 1000 || g[NT_G_QW] > 1000)
+    Rf_error("layer %d has a %d x %d window: each side must be 1 to 1000", l + 1, g[NT_G_QH], g[NT_G_QW]);
+  if (g[NT_G_SH] < 1 || g[NT_G_SW] < 1 || g[NT_G_SH] > 1000 || g[NT_G_SW] > 1000)
+    Rf_error("layer %d has stride %d x %d: each must be 1 to 1000", l + 1, g[NT_G_SH], g[NT_G_SW]);
+  if (g[NT_G_PT] < -1000 || g[NT_G_PT] > 1000 || g[NT_G_PL] < -1000 || g[NT_G_PL] > 1000)
+    Rf_error("layer %d has padding %d (top) and %d (left): each must be within -1000 to 1000",
+             l + 1, g[NT_G_PT], g[NT_G_PL]);
   if (code == NT_OP_AVGPOOL &&
       ((ho - 1) * g[NT_G_SH] + g[NT_G_QH] > h || (wo - 1) * g[NT_G_SW] + g[NT_G_QW] > w))
     Rf_error("layer %d: pooling windows leave the image", l + 1);

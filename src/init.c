@@ -12,6 +12,9 @@ SEXP ntk_conv_kernel(SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP,
 SEXP ntk_conv_self(SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP);
 SEXP ntk_act_dual(SEXP, SEXP, SEXP, SEXP, SEXP, SEXP);
 SEXP ntk_physical_memory(void);
+SEXP ntk_available_memory(void);
+SEXP ntk_sym_eigen(SEXP);
+SEXP ntk_as_kernel_matrix(SEXP, SEXP);
 SEXP ntk_op_layout(void);
 
 static const R_CallMethodDef call_methods[] = {
@@ -25,6 +28,9 @@ static const R_CallMethodDef call_methods[] = {
   {"ntk_conv_self", (DL_FUNC) &ntk_conv_self, 7},
   {"ntk_act_dual", (DL_FUNC) &ntk_act_dual, 6},
   {"ntk_physical_memory", (DL_FUNC) &ntk_physical_memory, 0},
+  {"ntk_available_memory", (DL_FUNC) &ntk_available_memory, 0},
+  {"ntk_sym_eigen", (DL_FUNC) &ntk_sym_eigen, 1},
+  {"ntk_as_kernel_matrix", (DL_FUNC) &ntk_as_kernel_matrix, 2},
   {"ntk_op_layout", (DL_FUNC) &ntk_op_layout, 0},
   {NULL, NULL, 0}
 };

@@ -38,9 +38,21 @@
       - finite.c: finite networks (Monte Carlo NNGP / NTK by backpropagation,
         gradient-descent training): fl_build(), fl_forward(), fl_backward()
         over a tape with one entry per op, so branches add their gradients.
+      Homogeneous plans (homog.c: every op positively homogeneous, no bias)
+      run on inputs shifted by powers of two into a safe range, exactly, and
+      shift each output entry back: tiny and huge inputs keep every digit.
    4. Threads: OpenMP over blocks of tasks; the main thread alone reports
       progress and checks interrupts between blocks (drive.c, progress.c);
-      no R API call inside a parallel region.
+      no R API call inside a parallel region.  The finite networks run on
+      the main thread and split their BLAS products into blocks with an
+      interrupt check after each (finite.c's gemm_blocked).
+   5. Memory: every entry point starts a count (nt_mem_begin) and each big
+      allocation is checked with the call's running total against the
+      memory available (checks.c: options(ntk.memory_limit), else Linux's
+      MemAvailable within the memory cgroup's limit).
+   Beside the engines: eigen.c, a symmetric eigendecomposition (LAPACK's
+   dsyevr on a worker thread) that an interrupt can leave; result.c, the
+   result lists and the in-place ntKernelMatrix wrapper.
 
    The op registry (ops.c, activations.c)
    --------------------------------------
@@ -113,7 +125,9 @@ enum {
   NT_KIND_ELEMENTWISE = 2,  /* activations: need the self variances */
   NT_KIND_SPATIAL = 4,      /* conv, pooling: move positions */
   NT_KIND_READOUT = 8,      /* flatten, GAP, LAP: positions to one vector */
-  NT_KIND_BRANCH = 16       /* fan-out and fan-in: act on several slots */
+  NT_KIND_BRANCH = 16,      /* fan-out and fan-in: act on several slots */
+  NT_KIND_HOMOGENEOUS = 32  /* positively homogeneous of degree 1 on the kernel
+                               state (affine ops: without bias); homog.c */
 };
 enum { NT_ENGINE_FC = 1, NT_ENGINE_CONV = 2, NT_ENGINE_FINITE = 4 };
 #define NT_MAX_SLOTS 32     /* kernel states a plan may hold at once */
@@ -236,12 +250,12 @@ static inline double nt_snap_rho(double rho)
 /* Correlation of a pair, clipped to [-1, 1]; 0 for a zero-variance input
    (its covariances are then 0 too, so any value gives the correct limit).
    Correlations within 4 ulps of +-1 are rounding noise of the Gram matrix
-   (parallel inputs): they are snapped, so parallel pairs are exact. */
+   (parallel inputs): they are snapped, so parallel pairs are exact.  One
+   side at a time: r1 r2 underflows (or overflows) where c / r1 cannot. */
 static inline double nt_pair_rho(double r1, double r2, double c)
 {
-  double p = r1 * r2;
-  if (!(p > 0)) return 0.0;
-  return nt_snap_rho(c / p);
+  if (!(r1 > 0) || !(r2 > 0)) return 0.0;
+  return nt_snap_rho(c / r1 / r2);
 }
 
 /* ABReLU, phi(u) = a min(u, 0) + b max(u, 0) (see ?activations); inline
@@ -251,7 +265,7 @@ static inline void nt_abrelu_dual(double a, double b, double r1, double r2, doub
                                   double ir2, double c, double *k, double *kdot)
 {
   const double pi = 3.14159265358979323846, inv_2pi = 0.15915494309189533577;
-  double rho = nt_snap_rho(c * (ir1 * ir2));
+  double rho = nt_snap_rho(c * ir1 * ir2);   /* c ir1 <= r2: ir1 ir2 may overflow */
   double theta = acos(rho);
   double sin_t = sqrt((1.0 - rho) * (1.0 + rho));
   double p = r1 * r2;
@@ -341,6 +355,15 @@ static inline int nt_is_activation(const nt_op *op) { return (op->kind & NT_KIND
 #define NT_SELF 3   /* per activation: s, sqrt(s), 1 / sqrt(s) (0 when s = 0) */
 int nt_plan_self(const nt_plan *plan, double s0, double *self);
 
+/* homog.c: positive homogeneity.  The degree D of the plan (K(a x, b z) =
+   (a b)^D K(x, z) for a, b > 0), and in deg[l] that of op l's slot after
+   op l; 0 when the plan is not positively homogeneous.  The power-of-two
+   shift of an input whose largest |entry| is maxabs: the engines run it as
+   x 2^-shift, exactly.  out[i] = v[i] 2^(degree (shift[i] + shift_z)). */
+int nt_plan_degree(const nt_plan *plan, int *deg);
+int nt_input_shift(double maxabs, int degree);
+void nt_unshift(double *out, const double *v, const int *shift, int shift_z, int degree, int rows);
+
 /* checks.c: argument checks for the .Call entry points. */
 void nt_check_real_matrix(SEXP x, const char *name);
 void nt_check_finite(const double *x, R_xlen_t n, const char *name);
@@ -348,6 +371,8 @@ int nt_check_int_scalar(SEXP x, const char *name, int lo, int hi);
 int nt_check_flag(SEXP x, const char *name);
 void nt_check_alloc(double n, double m, double copies, const char *what);
 double nt_physical_memory(void);   /* bytes, 0 where the system does not say */
+double nt_available_memory(void);  /* bytes a call may allocate (option or system) */
+void nt_mem_begin(void);           /* every entry point: a new call's memory count */
 void nt_check_what(SEXP what, int *want_ntk, int *want_nngp);
 
 /* geometry.c: the checks of a conv or pool op's geometry column (layer l,

@@ -21,7 +21,9 @@ void nt_abrelu_column(double a, double b, const double *r1, const double *ir1, d
 #pragma omp simd
 #endif
   for (int i = 0; i < rows; i++) {
-    double rho = k[i] * (ir1[i] * ir2);           /* 0 for a zero variance */
+    /* 0 for a zero variance; k ir1 <= r2 by Cauchy-Schwarz, while ir1 ir2
+       overflows for tiny variances (and 0 * Inf is NaN) */
+    double rho = k[i] * ir1[i] * ir2;
     rho = rho >= 1.0 - 4.0 * DBL_EPSILON ? 1.0 : rho;
     rho = rho <= -1.0 + 4.0 * DBL_EPSILON ? -1.0 : rho;
     /* arccos without branches: asin(t) = t + t^3 f(t^2) on [0, 1/2], f a degree-11 least-squares polynomial fitted on

@@ -9,3 +9,24 @@ SEXP nt_result(int n, const SEXP *items)
   UNPROTECT(1);
   return res;
 }
+
+/* A kernel matrix as the ntKernelMatrix S4 object, labelled, without the
+   copies that dimnames<-, class<- and asS4() make of a value bound to a
+   variable: `k` comes straight from an engine (held by its result list
+   alone), so it is changed in place; a shared one is duplicated first. */
+SEXP ntk_as_kernel_matrix(SEXP k, SEXP labels)
+{
+  if (TYPEOF(k) != REALSXP || !Rf_isMatrix(k)) Rf_error("'k' must be a double matrix");
+  nt_check_finite(REAL(k), XLENGTH(k), "k");   /* the engines never return NaN */
+  if (!Rf_isNull(labels) && (TYPEOF(labels) != VECSXP || XLENGTH(labels) != 2))
+    Rf_error("'labels' must be NULL or a list of two");
+  if (MAYBE_SHARED(k)) k = Rf_duplicate(k);
+  PROTECT(k);
+  if (!Rf_isNull(labels)) Rf_dimnamesgets(k, labels);
+  SEXP cls = PROTECT(Rf_mkString("ntKernelMatrix"));
+  Rf_setAttrib(cls, Rf_install("package"), Rf_mkString("ntk"));
+  Rf_classgets(k, cls);
+  k = Rf_asS4(k, TRUE, 0);
+  UNPROTECT(2);
+  return k;
+}

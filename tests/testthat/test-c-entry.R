@@ -19,7 +19,9 @@ valid_calls <- function() {
     ntk_act_dual = list(act$ints, act$dbls, list(), c(1, 2), c(1, 3), c(0.5, -1)),
     ntk_empirical = list(fin$data, fin$shape, fin$plan$ints, fin$plan$dbls, fin$plan$geom, 8L, 1L, FALSE),
     ntk_train = list(fin$data, c(1, 2, 3), NULL, fin$shape, fin$plan$ints, fin$plan$dbls,
-                     fin$plan$geom, 8L, 0.1, c(0L, 2L), FALSE, TRUE, FALSE))
+                     fin$plan$geom, 8L, 0.1, c(0L, 2L), FALSE, TRUE, FALSE),
+    ntk_sym_eigen = list(crossprod(matrix(rnorm(9), 3))),
+    ntk_as_kernel_matrix = list(matrix(1, 2, 2), list(c("a", "b"), NULL)))
 }
 
 bad_values <- list(NULL, "a", integer(0), numeric(0), NA, NA_real_, list(), TRUE, -1L, 1e9,
@@ -36,7 +38,7 @@ test_that("the valid calls run", {
 test_that("every registered routine turns wrong arguments into R errors", {
   routines <- getDLLRegisteredRoutines("ntk")$.Call
   calls <- valid_calls()
-  expect_setequal(setdiff(names(routines), c("ntk_omp_info", "ntk_op_layout", "ntk_physical_memory")), names(calls))
+  expect_setequal(setdiff(names(routines), c("ntk_omp_info", "ntk_op_layout", "ntk_physical_memory", "ntk_available_memory")), names(calls))
   errors <- 0; total <- 0
   well_formed <- function(out) {
     all(rapply(list(out), function(p) is.numeric(p) && all(is.finite(p) | is.na(p) & is.integer(p)),

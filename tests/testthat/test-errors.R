@@ -43,7 +43,7 @@ test_that("bad layer and network parameters are refused", {
   expect_error(nt_activation(tanh, deriv = function(u) stop("no")), "`deriv` failed")
   expect_error(nt_activation(tanh, cells = 101), "`cells` must be even")
   expect_error(nt_kernel(nt_serial(nt_dense(), nt_activation(function(u) exp(u^2))),
-                         matrix(10, 1, 1)), "`fun` must return finite values")
+                         matrix(10, 1, 1)), "`fun` is not finite at u = .*grows too fast")
 })
 
 test_that("the registered C routines reject malformed arguments", {
@@ -82,4 +82,57 @@ test_that("messages name the real problem (shapes, activations, models, newdata)
   fit <- nt_fit(as.matrix(mtcars[, 2:3]), mtcars$mpg)
   bad <- as.matrix(mtcars[1:2, 2:3]); bad[2, 1] <- NA
   expect_error(predict(fit, bad), "`newdata` contains NA")
+})
+
+test_that("the messages of issue 16 say what is wrong and where", {
+  x <- matrix(rnorm(20), 5)
+  # an activation that grows too fast through many layers
+  sq <- nt_activation(function(u) u^2)
+  expect_error(nt_kernel(do.call(nt_serial, c(rep(list(nt_dense(), sq), 8), list(nt_dense()))), x * 10),
+               "grows too fast.*lower the weight variances")
+  ex <- nt_activation(exp)
+  expect_error(suppressWarnings(nt_kernel(do.call(nt_serial, c(rep(list(nt_dense(), ex), 4), list(nt_dense()))), x * 3)),
+               "`fun` is not finite at u = .*grows too fast")
+  # the wrong length only on long vectors is a length error, not "finite values"
+  odd <- nt_activation(function(u) if (length(u) > 100) u[-1] else pmax(u, 0))
+  expect_error(nt_kernel(nt_serial(nt_dense(), odd, nt_dense()), x),
+               "as long as its argument: given \\d+ values it returned \\d+")
+  # tanh on all-zero inputs: exact (variance 0), no warning about large variances
+  zero <- matrix(0, 4, 3)
+  expect_no_warning(k <- nt_kernel(nt_serial(nt_dense(), nt_activation(tanh), nt_dense()), zero, what = "nngp"))
+  expect_equal(k@.Data, matrix(0, 4, 4))
+  # environment variable and option named as what they are
+  old_env <- Sys.getenv("NTK_GRAM", unset = NA)
+  Sys.setenv(NTK_GRAM = "fast")
+  expect_error(nt_kernel(nt_fc(1), x), "environment variable NTK_GRAM .*not \"fast\"")
+  if (is.na(old_env)) Sys.unsetenv("NTK_GRAM") else Sys.setenv(NTK_GRAM = old_env)
+  old_opt <- options(ntk.gram = "fast")
+  expect_error(nt_kernel(nt_fc(1), x), "option `ntk.gram`")
+  options(old_opt)
+  expect_error(nt_family_kernel(matrix(1), 1), "`family` must be the result of nt_fc_family")
+  expect_error(nt_kernel(nt_fc(1), data.frame(row.names = 1:3)), "`x` has no columns")
+  expect_error(nt_conv(1001), "`filter` must be at most 1000, not 1001")
+  expect_error(nt_conv(3, stride = 2000), "`stride` must be at most 1000")
+  expect_error(nt_avg_pool(c(2, 5000)), "`window` must be at most 1000")
+  # a direct call with an out-of-range window names the layer and the figure
+  sp <- ntk:::compile_spatial_plan(nt_cnn(1, readout = "flatten"), c(4L, 4L, 1L))
+  img <- aperm(array(rnorm(2 * 16), c(2, 4, 4, 1)), 4:1)
+  g <- sp$geom
+  g["qh", 1] <- 5000L
+  expect_error(.Call(ntk:::C_ntk_conv_kernel, img, NULL, sp$ints, sp$dbls, g, sp$band, sp$full, list(),
+                     c(TRUE, FALSE), 1L, FALSE), "layer 1 has a 5000 x 3 window: each side must be 1 to 1000")
+})
+
+test_that("benchmark helpers handle constant columns and one-class training parts", {
+  set.seed(3)
+  d <- list(const = list(x = cbind(a = rnorm(60), b = 1), y = factor(rep(c("p", "q"), 30))))
+  res <- nt_uci_compare(d, splits = 1)
+  expect_true(all(is.finite(unlist(res[c("ntk", "rbf")]))))
+  expect_gt(res$ntk, 0.3)
+  # two rare cases: some training parts have one class only; each predicts it
+  rare <- list(rare = list(x = matrix(rnorm(40), 40), y = factor(c(rep("p", 38), "q", "q"))))
+  res <- nt_uci_compare(rare, splits = 2)
+  expect_gte(res$ntk, 0.8)
+  expect_error(nt_uci_compare(list(one = list(x = matrix(rnorm(10), 10), y = rep("a", 10)))),
+               "dataset 'one' has a single class")
 })
