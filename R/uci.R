@@ -12,24 +12,38 @@
 #' with more than `max_n` samples or a separate test file (`n_patrons2=`)
 #' are skipped. For each dataset the kernels `K[dep][fix]` of
 #' [nt_fc_family()] (`arora = TRUE`: raw features, no `c_sigma`) for
-#' `dep in 0:max_depth`, `fix in 0:dep` and `C` in `costs` are tried with
-#' kernlab's `ksvm()` (C-classification, one against one, `shrinking =
-#' FALSE`) on the validation split; ties keep the first configuration in
-#' the order depth, fixed, C (ascending); the chosen one is scored as the
-#' mean test accuracy over the 4 folds.
+#' `dep in 0:max_depth`, `fix in 0:dep` and `C` in `costs` are tried with a
+#' C-classification SVM (one against one) on the validation split; ties keep
+#' the first configuration in the order depth, fixed, C (ascending); the
+#' chosen one is scored as the mean test accuracy over the 4 folds.
+#'
+#' The SVM: `solver = "smo"` (the default) is ntk's own solver of the SVM
+#' dual, written after libsvm's published algorithm, the solver of Arora et
+#' al.'s pipeline: sequential minimal optimisation with second-order working
+#' set selection (Fan, Chen and Lin 2005), stopped when the largest
+#' violation of the optimality conditions is below `1e-3`, the bias from the
+#' free support vectors, one SVM per pair of classes and prediction by
+#' votes (ties to the first class in level order). It reads the kernel in
+#' place, in C, and is many times faster than kernlab on many classes.
+#' `solver = "kernlab"` uses kernlab's `ksvm()` (`shrinking = FALSE`). Both
+#' find the same optimum up to the tolerance, so a validation accuracy can
+#' move by one sample where a test point lies at the margin.
 #'
 #' @param dir The folder holding one folder per dataset.
 #' @param datasets Names of datasets to run (default: all folders).
 #' @param max_n Skip datasets with more samples than this.
 #' @param max_depth,costs The grid: depths `0..max_depth` and the costs `C`.
 #' @param threads Threads for the kernels.
+#' @param solver `"smo"` or `"kernlab"`: the SVM solver (see Details).
 #' @return A data frame with one row per dataset: `dataset`, `n`, `d`,
 #'   `classes`, `depth`, `fixed`, `C`, `validation` (accuracy), `accuracy`
-#'   (mean over the 4 test folds).
+#'   (mean over the 4 test folds), and the elapsed seconds spent on the
+#'   kernels (`kernel_seconds`) and on the SVMs (`svm_seconds`).
 #' @seealso [nt_uci_summary()]
 #' @export
 nt_uci_benchmark <- function(dir, datasets = NULL, max_n = 5000, max_depth = 4,
-                             costs = 10^(-2:4), threads = nt_threads()) {
+                             costs = 10^(-2:4), threads = nt_threads(), solver = c("smo", "kernlab")) {
+  solver <- match.arg(solver)
   if (!is.character(dir) || length(dir) != 1L || !dir.exists(dir))
     stop("`dir` must be an existing directory", call. = FALSE)
   max_n <- check_count(max_n, "max_n", lower = 1L)
@@ -39,27 +53,31 @@ nt_uci_benchmark <- function(dir, datasets = NULL, max_n = 5000, max_depth = 4,
   costs <- sort(costs)
   names <- datasets %||% sort(basename(list.dirs(dir, recursive = FALSE)))
   rows <- lapply(names, function(name) {
-    data <- read_uci_dataset(file.path(dir, name), name)
+    data <- read_uci_dataset(file.path(dir, name), name, max_n)
     if (is.null(data) || nrow(data$x) > max_n) return(NULL)
-    uci_run(name, data, max_depth, costs, threads)
+    uci_run(name, data, max_depth, costs, threads, solver)
   })
   out <- do.call(rbind, rows)
   if (is.null(out))
     out <- data.frame(dataset = character(), n = integer(), d = integer(), classes = integer(),
                       depth = integer(), fixed = integer(), C = numeric(),
-                      validation = numeric(), accuracy = numeric())
+                      validation = numeric(), accuracy = numeric(), kernel_seconds = numeric(),
+                      svm_seconds = numeric())
   rownames(out) <- NULL
   out
 }
 
 # One dataset's description, data and splits, or NULL when it has a separate
-# test file (as Arora et al. skip those).
-read_uci_dataset <- function(path, name) {
+# test file (as Arora et al. skip those) or more than max_n samples.
+read_uci_dataset <- function(path, name, max_n = Inf) {
   info_file <- file.path(path, paste0(name, ".txt"))
   if (!file.exists(info_file)) stop(sprintf("`dir` lacks %s", info_file), call. = FALSE)
   lines <- grep("=", readLines(info_file, warn = FALSE), value = TRUE)
   info <- stats::setNames(trimws(sub("^[^=]*=", "", lines)), trimws(sub("=.*$", "", lines)))
   if (!is.na(info["n_patrons2"])) return(NULL)
+  # too large by its description: skipped without reading (some large data
+  # files are not distributed at all)
+  if (!is.na(info["n_patrons1"]) && suppressWarnings(as.numeric(info[["n_patrons1"]])) > max_n) return(NULL)
   data_file <- file.path(path, info[["fich1"]])
   table <- utils::read.table(data_file, header = FALSE, skip = 1L, sep = "\t",
                              colClasses = "numeric", strip.white = TRUE)
@@ -70,10 +88,12 @@ read_uci_dataset <- function(path, name) {
   list(x = unname(x), y = y, holdout = splits("conxuntos.dat"), folds = splits("conxuntos_kfold.dat"))
 }
 
-uci_run <- function(name, data, max_depth, costs, threads) {
+uci_run <- function(name, data, max_depth, costs, threads, solver) {
+  started <- proc.time()[["elapsed"]]
   fam <- nt_fc_family(data$x, max_depth = max_depth, arora = TRUE, threads = threads,
                       progress = FALSE)
-  fit_score <- function(k, train, test, C) svm_accuracy(k, data$y, train, test, C)
+  kernel_seconds <- proc.time()[["elapsed"]] - started
+  fit_score <- function(k, train, test, C) svm_accuracy(k, data$y, train, test, C, solver)
   train <- data$holdout[[1]]; valid <- data$holdout[[2]]
   best <- NULL
   for (r in seq_len(nrow(fam$grid))) {          # ordered by depth, then fixed
@@ -90,47 +110,111 @@ uci_run <- function(name, data, max_depth, costs, threads) {
     fit_score(k, folds[[1, f]], folds[[2, f]], best$C), 1))
   data.frame(dataset = name, n = nrow(data$x), d = ncol(data$x), classes = nlevels(data$y),
              depth = fam$grid$depth[best$row], fixed = fam$grid$fixed[best$row], C = best$C,
-             validation = best$validation, accuracy = test_acc)
+             validation = best$validation, accuracy = test_acc,
+             kernel_seconds = kernel_seconds,
+             svm_seconds = proc.time()[["elapsed"]] - started - kernel_seconds)
 }
 
 #' Summary statistics of a UCI comparison
 #'
-#' Average accuracy, Friedman rank (the mean over datasets of each
-#' classifier's rank, 1 = best, ties averaged), P90 and P95 (the share of
-#' datasets where a classifier reaches at least 90 % or 95 % of the best
-#' accuracy any classifier reached there) and PMA (the mean of accuracy over
-#' that best), as in Fernandez-Delgado et al. (2014) and Arora et al. (2020).
+#' The five statistics of Fernandez-Delgado et al. (2014) and Arora et al.
+#' (2020), computed on the datasets of `results`: for each classifier its
+#' average accuracy, its Friedman rank (on each dataset the classifiers are
+#' ranked by accuracy, 1 = best, tied classifiers sharing the average of
+#' their ranks; the Friedman rank is the mean of a classifier's ranks over
+#' the datasets), P90 and P95 (the share of datasets where it reaches at
+#' least 90 % or 95 % of the best accuracy any compared classifier reached
+#' there) and PMA (the mean of its accuracy divided by that best). A missing
+#' entry (`NA`: in the published table, a classifier that failed on a
+#' dataset) is skipped: the classifier is neither ranked on that dataset nor
+#' counted in its averages, and the others are ranked among themselves.
 #'
 #' @param results The data frame of [nt_uci_benchmark()] (its `accuracy`
-#'   column is the classifier "NTK").
+#'   column is the classifier named by `name`).
 #' @param others `NULL`, or a data frame with a `dataset` column and one
-#'   column of accuracies per other classifier; datasets missing from either
-#'   are dropped.
-#' @return A data frame with one row per classifier: `classifier`,
-#'   `accuracy` (average), `friedman_rank`, `p90`, `p95`, `pma`, and the
-#'   number of datasets `n`.
+#'   column of accuracies (as proportions, like `results`) per other
+#'   classifier, such as [nt_uci_fd_table()]; only datasets in both are used.
+#' @param name The name of `results`' classifier in the output.
+#' @return A data frame with one row per classifier, ordered as given:
+#'   `classifier`, `accuracy` (average), `friedman_rank`, `p90`, `p95`,
+#'   `pma`, and `n`, the number of datasets it was scored on.
 #' @examples
 #' res <- data.frame(dataset = c("a", "b", "c"), accuracy = c(0.9, 0.8, 0.7))
-#' nt_uci_summary(res, data.frame(dataset = c("a", "b", "c"), rf = c(0.85, 0.8, 0.75)))
+#' nt_uci_summary(res, data.frame(dataset = c("a", "b", "c"), rf = c(0.85, 0.8, NA)))
 #' @export
-nt_uci_summary <- function(results, others = NULL) {
+nt_uci_summary <- function(results, others = NULL, name = "NTK") {
   if (!is.data.frame(results) || !all(c("dataset", "accuracy") %in% names(results)))
     stop("`results` must be a data frame with columns dataset and accuracy", call. = FALSE)
-  acc <- data.frame(dataset = results$dataset, NTK = results$accuracy)
+  if (!is.character(name) || length(name) != 1L || is.na(name))
+    stop("`name` must be a single string", call. = FALSE)
+  if (anyDuplicated(results$dataset)) stop("`results` names a dataset twice", call. = FALSE)
+  acc <- stats::setNames(data.frame(results$dataset, results$accuracy), c("dataset", name))
   if (!is.null(others)) {
     if (!is.data.frame(others) || !"dataset" %in% names(others) || ncol(others) < 2L)
       stop("`others` must be a data frame with a dataset column and accuracy columns", call. = FALSE)
-    acc <- merge(acc, others, by = "dataset")
+    if (name %in% names(others)) stop(sprintf("`others` has a column named `%s` too", name), call. = FALSE)
+    acc <- merge(acc, others, by = "dataset", sort = FALSE)
   }
   if (!nrow(acc)) stop("no dataset is common to `results` and `others`", call. = FALSE)
   m <- as.matrix(acc[, -1L, drop = FALSE])
-  best <- apply(m, 1, max)
-  ranks <- t(apply(-m, 1, rank, ties.method = "average"))
+  if (!is.numeric(m)) stop("the accuracy columns must be numeric", call. = FALSE)
+  if (any(m < 0 | m > 1, na.rm = TRUE))
+    stop("accuracies must be proportions between 0 and 1 (divide percentages by 100)", call. = FALSE)
+  best <- apply(m, 1, max, na.rm = TRUE)
+  ranks <- t(apply(m, 1, function(a) {
+    r <- rep(NA_real_, length(a))
+    r[!is.na(a)] <- rank(-a[!is.na(a)], ties.method = "average")
+    r
+  }))
   if (ncol(m) == 1L) ranks <- t(ranks)
-  data.frame(classifier = colnames(m), accuracy = colMeans(m),
-             friedman_rank = colMeans(matrix(ranks, nrow(m))),
-             p90 = colMeans(m >= 0.9 * best), p95 = colMeans(m >= 0.95 * best),
-             pma = colMeans(m / best), n = nrow(m), row.names = NULL)
+  data.frame(classifier = colnames(m), accuracy = colMeans(m, na.rm = TRUE),
+             friedman_rank = colMeans(matrix(ranks, nrow(m)), na.rm = TRUE),
+             p90 = colMeans(m >= 0.9 * best, na.rm = TRUE), p95 = colMeans(m >= 0.95 * best, na.rm = TRUE),
+             pma = colMeans(m / best, na.rm = TRUE), n = colSums(!is.na(m)), row.names = NULL)
+}
+
+#' The published accuracies of 179 classifiers on the UCI collection
+#'
+#' Reads Fernandez-Delgado et al. (2014)'s table of test accuracies
+#' (`fd2014-results.txt` of their data collection: one row per dataset, one
+#' column per classifier, percentages, `--` where a classifier failed, then
+#' rows of summary statistics, which are dropped) as proportions.
+#'
+#' Which column is "random forest" depends on the paper: Fernandez-Delgado
+#' et al.'s best classifier is `parRF_caret`; the average that Arora et al.
+#' (2020) report for random forests on their 90 datasets is that of
+#' `rf_caret`. Their Gaussian-kernel SVM is `svm_C`.
+#'
+#' @param file The path of the table.
+#' @return A data frame: `dataset`, then one numeric column of accuracies
+#'   in `[0, 1]` per classifier (`NA` where it failed).
+#' @examples
+#' tab <- tempfile()
+#' writeLines(c("problema  svm_C  rf_caret", "iris  96.0  94.7", "zoo  --  92.1",
+#'              "-----", "mean  96.0  93.4"), tab)
+#' nt_uci_fd_table(tab)
+#' @export
+nt_uci_fd_table <- function(file) {
+  if (!is.character(file) || length(file) != 1L || !file.exists(file))
+    stop("`file` must be the path of an existing file", call. = FALSE)
+  lines <- readLines(file, warn = FALSE)
+  fields <- strsplit(trimws(lines), "[[:space:]]+")
+  header <- fields[[1]]
+  # the published table appends min, max, mean and std columns after the classifiers
+  stats_cols <- header %in% c("min", "max", "mean", "std")
+  rows <- fields[-1]
+  rows <- rows[lengths(rows) >= length(header) & !grepl("^-+$", vapply(rows, `[`, "", 1L))]
+  rows <- rows[!vapply(rows, `[`, "", 1L) %in% c("min", "max", "mean", "std")]
+  if (!length(rows)) stop(sprintf("`file` (%s) holds no rows of accuracies", file), call. = FALSE)
+  classifiers <- header[-1][!stats_cols[-1]]
+  values <- t(vapply(rows, function(r) r[2:length(header)][!stats_cols[-1]], character(length(classifiers))))
+  num <- suppressWarnings(matrix(as.numeric(values), nrow(values)))
+  bad <- is.na(num) & values != "--"
+  if (any(bad))
+    stop(sprintf("`file` has an entry that is neither a number nor --: '%s'", values[bad][1]), call. = FALSE)
+  out <- data.frame(dataset = vapply(rows, `[`, "", 1L), num / 100, check.names = FALSE)
+  names(out) <- c("dataset", classifiers)
+  out
 }
 
 #' Compare NTK-SVM with a Gaussian SVM and a random forest
@@ -193,13 +277,25 @@ nt_uci_compare <- function(data, splits = 3, seed = 1, costs = 10^(-2:4)) {
   do.call(rbind, rows)
 }
 
-svm_accuracy <- function(k, y, train, test, C) {
+svm_accuracy <- function(k, y, train, test, C, solver = "kernlab") {
+  if (solver == "smo") return(smo_accuracy(k, y, train, test, C))
   # classes absent from a small training part are dropped (they cannot be predicted)
   single <- single_class_accuracy(y, train, test)
   if (!is.null(single)) return(single)
   model <- kernlab::ksvm(kernlab::as.kernelMatrix(k[train, train]), droplevels(y[train]), type = "C-svc",
                          kernel = "matrix", C = C, shrinking = FALSE)
   mean(as.character(nt_predict_ksvm(model, k[test, train, drop = FALSE])) == as.character(y[test]))
+}
+
+# The same with ntk's own solver (src/svm.c: libsvm's algorithm, one against
+# one, tolerance 1e-3); a pair of classes stopped by the iteration limit is
+# reported, as libsvm does.
+smo_accuracy <- function(k, y, train, test, C) {
+  pred <- .Call(C_ntk_svm_ovo, k, as.integer(y), as.integer(train), as.integer(test), as.double(C), 1e-3)
+  if (attr(pred, "capped") > 0)
+    warning(sprintf("the SVM with C = %g stopped at the iteration limit on %d pair(s) of classes",
+                    C, attr(pred, "capped")), call. = FALSE)
+  mean(pred == as.integer(y)[test])
 }
 
 # A training part with one class predicts it (no classifier can be fitted,

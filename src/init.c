@@ -14,6 +14,7 @@ SEXP ntk_act_dual(SEXP, SEXP, SEXP, SEXP, SEXP, SEXP);
 SEXP ntk_physical_memory(void);
 SEXP ntk_available_memory(void);
 SEXP ntk_sym_eigen(SEXP);
+SEXP ntk_svm_ovo(SEXP, SEXP, SEXP, SEXP, SEXP, SEXP);
 SEXP ntk_as_kernel_matrix(SEXP, SEXP);
 SEXP ntk_op_layout(void);
 
@@ -30,6 +31,7 @@ static const R_CallMethodDef call_methods[] = {
   {"ntk_physical_memory", (DL_FUNC) &ntk_physical_memory, 0},
   {"ntk_available_memory", (DL_FUNC) &ntk_available_memory, 0},
   {"ntk_sym_eigen", (DL_FUNC) &ntk_sym_eigen, 1},
+  {"ntk_svm_ovo", (DL_FUNC) &ntk_svm_ovo, 6},
   {"ntk_as_kernel_matrix", (DL_FUNC) &ntk_as_kernel_matrix, 2},
   {"ntk_op_layout", (DL_FUNC) &ntk_op_layout, 0},
   {NULL, NULL, 0}

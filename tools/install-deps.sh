@@ -2,7 +2,7 @@
 # Installs what building, checking and running ntk needs. On Debian (as root)
 # the prebuilt r-cran-* packages take seconds; elsewhere install.packages().
 set -euo pipefail
-r_pkgs="kernlab testthat roxygen2 caret pROC mlbench bench processx future future.apply progressr knitr rmarkdown randomForest"
+r_pkgs="kernlab testthat roxygen2 caret pROC mlbench bench processx future future.apply progressr knitr rmarkdown randomForest e1071"
 missing=$(Rscript -e "p <- strsplit('$r_pkgs', ' ')[[1]]; cat(p[!vapply(p, requireNamespace, logical(1), quietly = TRUE)])")
 need_tools=""
 command -v qpdf >/dev/null 2>&1 || need_tools="$need_tools qpdf"

@@ -21,7 +21,8 @@ valid_calls <- function() {
     ntk_train = list(fin$data, c(1, 2, 3), NULL, fin$shape, fin$plan$ints, fin$plan$dbls,
                      fin$plan$geom, 8L, 0.1, c(0L, 2L), FALSE, TRUE, FALSE),
     ntk_sym_eigen = list(crossprod(matrix(rnorm(9), 3))),
-    ntk_as_kernel_matrix = list(matrix(1, 2, 2), list(c("a", "b"), NULL)))
+    ntk_as_kernel_matrix = list(matrix(1, 2, 2), list(c("a", "b"), NULL)),
+    ntk_svm_ovo = list(tcrossprod(matrix(rnorm(8), 4)), c(1L, 2L, 1L, 2L), 1:3, 4L, 1, 1e-3))
 }
 
 bad_values <- list(NULL, "a", integer(0), numeric(0), NA, NA_real_, list(), TRUE, -1L, 1e9,

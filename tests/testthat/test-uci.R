@@ -119,3 +119,52 @@ test_that("nt_uci_datasets turns R's UCI data frames into numeric matrices", {
   expect_error(nt_uci_datasets("Nope"), "`which`: unknown dataset")
   expect_error(nt_uci_datasets("iris", max_n = 1), "max_n")
 })
+
+test_that("nt_uci_summary skips missing entries: no rank, no share of the averages", {
+  res <- data.frame(dataset = c("a", "b", "c", "d"), accuracy = c(0.9, 0.6, 0.7, 0.5))
+  others <- data.frame(dataset = c("a", "b", "c", "d"), p = c(0.8, NA, 0.7, 0.6),
+                       q = c(0.9, 0.8, NA, 0.4), r = c(NA, NA, NA, 0.55))
+  s <- nt_uci_summary(res, others)
+  # ranks by hand, each dataset among the classifiers it has
+  rank_ntk <- c(1.5, 2, 1.5, 3)        # a: tie with q; b: q first; c: tie with p; d: p, r first
+  rank_p <- c(3, NA, 1.5, 1)
+  rank_q <- c(1.5, 1, NA, 4)
+  best <- c(0.9, 0.8, 0.7, 0.6)
+  expect_equal(s$friedman_rank, c(mean(rank_ntk), mean(rank_p, na.rm = TRUE), mean(rank_q, na.rm = TRUE), 2))
+  expect_equal(s$accuracy, c(0.675, mean(c(0.8, 0.7, 0.6)), mean(c(0.9, 0.8, 0.4)), 0.55))
+  expect_equal(s$n, c(4, 3, 3, 1))
+  expect_equal(s$pma[1], mean(res$accuracy / best))
+  expect_equal(s$p90[2], mean(c(0.8 / 0.9, 1, 1) >= 0.9))
+  expect_equal(s$p95[3], mean(c(1, 1, 0.4 / 0.6) >= 0.95))
+  expect_error(nt_uci_summary(res, transform(others, p = p * 100)), "proportions")
+  expect_error(nt_uci_summary(res, others, name = "p"), "column named `p`")
+})
+
+test_that("nt_uci_fd_table reads the published layout as proportions", {
+  tab <- tempfile()
+  writeLines(c("problema  svm_C  rf_caret\tmin\tmax", "iris  96.0  94.7\t94.7\t96.0",
+               "zoo  --  92.1\t92.1\t92.1", "-----", "mean  96.0  93.4\t1\t2"), tab)
+  fd <- nt_uci_fd_table(tab)
+  expect_identical(names(fd), c("dataset", "svm_C", "rf_caret"))
+  expect_identical(fd$dataset, c("iris", "zoo"))
+  expect_equal(fd$svm_C, c(0.96, NA))
+  expect_equal(fd$rf_caret, c(0.947, 0.921))
+  writeLines(c("problema  svm_C", "iris  9x.0"), tab)
+  expect_error(nt_uci_fd_table(tab), "neither a number nor --: '9x.0'")
+})
+
+test_that("on the real collection: 90 datasets by Arora et al.'s rule, and the published averages", {
+  fd_dir <- file.path("..", "..", "..", "shared", "uci-fd")
+  if (!dir.exists(fd_dir)) fd_dir <- Sys.getenv("NTK_UCI_FD", "/work/shared/uci-fd")
+  skip_if_not(dir.exists(fd_dir), "the UCI collection is not on this machine")
+  names <- sort(basename(list.dirs(fd_dir, recursive = FALSE)))
+  kept <- Filter(function(n) !is.null(ntk:::read_uci_dataset(file.path(fd_dir, n), n, 5000)), names)
+  expect_length(kept, 90L)
+  fd <- nt_uci_fd_table(file.path(fd_dir, "fd2014-results.txt"))
+  expect_identical(ncol(fd), 180L)
+  f90 <- fd[fd$dataset %in% kept, ]
+  expect_equal(nrow(f90), 90L)
+  # the averages on these 90 that identify the papers' columns (see ?nt_uci_fd_table)
+  expect_equal(round(100 * colMeans(f90[c("rf_caret", "parRF_caret", "svm_C")]), 2),
+               c(rf_caret = 81.56, parRF_caret = 81.34, svm_C = 81.03))
+})
