@@ -122,17 +122,3 @@ test_that("the messages of issue 16 say what is wrong and where", {
   expect_error(.Call(ntk:::C_ntk_conv_kernel, img, NULL, sp$ints, sp$dbls, g, sp$band, sp$full, list(),
                      c(TRUE, FALSE), 1L, FALSE), "layer 1 has a 5000 x 3 window: each side must be 1 to 1000")
 })
-
-test_that("benchmark helpers handle constant columns and one-class training parts", {
-  set.seed(3)
-  d <- list(const = list(x = cbind(a = rnorm(60), b = 1), y = factor(rep(c("p", "q"), 30))))
-  res <- nt_uci_compare(d, splits = 1)
-  expect_true(all(is.finite(unlist(res[c("ntk", "rbf")]))))
-  expect_gt(res$ntk, 0.3)
-  # two rare cases: some training parts have one class only; each predicts it
-  rare <- list(rare = list(x = matrix(rnorm(40), 40), y = factor(c(rep("p", 38), "q", "q"))))
-  res <- nt_uci_compare(rare, splits = 2)
-  expect_gte(res$ntk, 0.8)
-  expect_error(nt_uci_compare(list(one = list(x = matrix(rnorm(10), 10), y = rep("a", 10)))),
-               "dataset 'one' has a single class")
-})

@@ -168,3 +168,17 @@ test_that("on the real collection: 90 datasets by Arora et al.'s rule, and the p
   expect_equal(round(100 * colMeans(f90[c("rf_caret", "parRF_caret", "svm_C")]), 2),
                c(rf_caret = 81.56, parRF_caret = 81.34, svm_C = 81.03))
 })
+
+test_that("benchmark helpers handle constant columns and one-class training parts", {
+  set.seed(3)
+  d <- list(const = list(x = cbind(a = rnorm(60), b = 1), y = factor(rep(c("p", "q"), 30))))
+  res <- nt_uci_compare(d, splits = 1)
+  expect_true(all(is.finite(unlist(res[c("ntk", "rbf")]))))
+  expect_gt(res$ntk, 0.3)
+  # two rare cases: some training parts have one class only; each predicts it
+  rare <- list(rare = list(x = matrix(rnorm(40), 40), y = factor(c(rep("p", 38), "q", "q"))))
+  res <- nt_uci_compare(rare, splits = 2)
+  expect_gte(res$ntk, 0.8)
+  expect_error(nt_uci_compare(list(one = list(x = matrix(rnorm(10), 10), y = rep("a", 10)))),
+               "dataset 'one' has a single class")
+})
