@@ -154,9 +154,9 @@ nt_fit.default <- function(x, y, net = nt_fc(1, b_var = 0.1), kernel = c("ntk", 
   offset <- response_offset(response, weights, intercept)
   root_w <- sqrt(weights)
   targets_w <- root_w * sweep(response$targets, 2, offset)
-  check_fit_memory(n, ncol(response$targets), weighted = any(root_w != 1))
-  k <- kernel_values(net, x, NULL, c(ntk = TRUE, nngp = TRUE), threads, FALSE)
   unit <- all(root_w == 1)   # then the kernel itself is decomposed, without a weighted copy
+  check_fit_memory(n, ncol(response$targets), weighted = !unit)
+  k <- kernel_values(net, x, NULL, c(ntk = TRUE, nngp = TRUE), threads, FALSE)
   dec <- flow_decompose(if (unit) k[[kernel]] else root_w * k[[kernel]] * rep(root_w, each = n),
                         "the training kernel")
   loo <- if (auto_ridge) loo_ridge(dec, targets_w, sum(weights)) else NULL
