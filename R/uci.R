@@ -20,8 +20,10 @@
 #' The SVM: `solver = "smo"` (the default) is ntk's own solver of the SVM
 #' dual, written after libsvm's published algorithm, the solver of Arora et
 #' al.'s pipeline: sequential minimal optimisation with second-order working
-#' set selection (Fan, Chen and Lin 2005), stopped when the largest
-#' violation of the optimality conditions is below `1e-3`, the bias from the
+#' set selection (Fan, Chen and Lin 2005) and shrinking, stopped when the
+#' largest violation of the optimality conditions is below `1e-3` or after
+#' libsvm's limit of `max(1e7, 100 l)` iterations on `l` samples (a fit
+#' stopped there is reported in one warning per dataset), the bias from the
 #' free support vectors, one SVM per pair of classes and prediction by
 #' votes (ties to the first class in level order). It reads the kernel in
 #' place, in C, and is many times faster than kernlab on many classes.
@@ -29,40 +31,97 @@
 #' find the same optimum up to the tolerance, so a validation accuracy can
 #' move by one sample where a test point lies at the margin.
 #'
+#' **Choosing on the training parts only.** The paper's protocol
+#' (`selection = "paper"`) chooses once, on the collection's validation
+#' split, whose points are also the test points of the 4 folds: the choice
+#' has seen the test labels. With `selection = "training"` the choice is
+#' made anew for each fold from its training part alone: the candidates are
+#' fitted on the part of the validation split's first half that lies in the
+#' fold's training part and scored on the part of its second half that lies
+#' there; the labels of the fold's test part are set to `NA` before anything
+#' is fitted, so no step can read them. `learners = c("svm", "krr")` adds
+#' kernel ridge regression (centred one-hot targets, the class of the
+#' largest output: the gradient-flow predictor of [nt_predict()] at
+#' `t = Inf` with a ridge of `ridges` times the mean diagonal of the
+#' training kernel) to the candidates; `ensemble = m` refits the `m` best
+#' candidates and predicts by their majority vote (ties to the class of the
+#' better-ranked members).
+#'
 #' @param dir The folder holding one folder per dataset.
 #' @param datasets Names of datasets to run (default: all folders).
 #' @param max_n Skip datasets with more samples than this.
 #' @param max_depth,costs The grid: depths `0..max_depth` and the costs `C`.
 #' @param threads Threads for the kernels.
 #' @param solver `"smo"` or `"kernlab"`: the SVM solver (see Details).
+#' @param selection `"paper"` (the collection's validation split, as Arora et
+#'   al.) or `"training"` (each fold's training part only; see Details).
+#' @param learners The classifiers tried: `"svm"` and/or `"krr"`.
+#' @param ridges Kernel ridge regression's ridges, relative to the mean
+#'   diagonal of the training kernel.
+#' @param ensemble How many of the best candidates vote (1: the best alone).
 #' @return A data frame with one row per dataset: `dataset`, `n`, `d`,
 #'   `classes`, `depth`, `fixed`, `C`, `validation` (accuracy), `accuracy`
-#'   (mean over the 4 test folds), and the elapsed seconds spent on the
-#'   kernels (`kernel_seconds`) and on the SVMs (`svm_seconds`).
+#'   (mean over the 4 test folds), the elapsed seconds spent on the
+#'   kernels (`kernel_seconds`) and on fitting classifiers (`svm_seconds`),
+#'   `learner` and `ridge` (`NA` for an SVM). With `selection = "training"`
+#'   the choice differs between folds: `depth` to `ridge` describe the
+#'   configuration chosen most often (the first of ties in fold order),
+#'   `validation` is the mean over the folds of the best validation
+#'   accuracy, and `choices` lists the best candidate of each fold.
 #' @seealso [nt_uci_summary()]
+#' @examples
+#' # a collection of one dataset in the layout of Fernandez-Delgado et al.
+#' root <- file.path(tempdir(), "uci-example")
+#' dir.create(file.path(root, "flowers"), recursive = TRUE)
+#' x <- round(scale(as.matrix(iris[, 1:4])), 6)
+#' rows <- apply(cbind(0:149, x, as.integer(iris$Species) - 1), 1, paste, collapse = "\t")
+#' writeLines(c(paste(c("", 1:4, "clase"), collapse = "\t"), rows),
+#'            file.path(root, "flowers", "flowers_R.dat"))
+#' writeLines(c("n_patrons1=150", "fich1=flowers_R.dat"), file.path(root, "flowers", "flowers.txt"))
+#' set.seed(1)
+#' half <- sample(150) - 1
+#' writeLines(c(paste(half[1:75], collapse = " "), paste(half[76:150], collapse = " ")),
+#'            file.path(root, "flowers", "conxuntos.dat"))
+#' fold <- rep(1:4, length.out = 150)[sample(150)]
+#' writeLines(unlist(lapply(1:4, function(f) c(paste(which(fold != f) - 1, collapse = " "),
+#'                                               paste(which(fold == f) - 1, collapse = " ")))),
+#'            file.path(root, "flowers", "conxuntos_kfold.dat"))
+#' nt_uci_benchmark(root, max_depth = 2, costs = c(0.1, 10))
+#' nt_uci_benchmark(root, max_depth = 2, costs = c(0.1, 10), selection = "training",
+#'                  learners = c("svm", "krr"), ensemble = 3)
 #' @export
 nt_uci_benchmark <- function(dir, datasets = NULL, max_n = 5000, max_depth = 4,
-                             costs = 10^(-2:4), threads = nt_threads(), solver = c("smo", "kernlab")) {
+                             costs = 10^(-2:4), threads = nt_threads(), solver = c("smo", "kernlab"),
+                             selection = c("paper", "training"), learners = "svm",
+                             ridges = 10^(-4:1), ensemble = 1) {
   solver <- match.arg(solver)
+  selection <- match.arg(selection)
   if (!is.character(dir) || length(dir) != 1L || !dir.exists(dir))
     stop("`dir` must be an existing directory", call. = FALSE)
   max_n <- check_count(max_n, "max_n", lower = 1L)
   max_depth <- check_count(max_depth, "max_depth")
   if (!is.numeric(costs) || !length(costs) || any(!is.finite(costs)) || any(costs <= 0))
     stop("`costs` must be positive numbers", call. = FALSE)
-  costs <- sort(costs)
+  if (!is.character(learners) || !length(learners) || anyNA(learners) || !all(learners %in% c("svm", "krr")))
+    stop("`learners` must name \"svm\" and/or \"krr\"", call. = FALSE)
+  if (!is.numeric(ridges) || !length(ridges) || any(!is.finite(ridges)) || any(ridges <= 0))
+    stop("`ridges` must be positive numbers", call. = FALSE)
+  opts <- list(max_depth = max_depth, costs = sort(costs), threads = threads, solver = solver,
+               selection = selection, learners = unique(learners), ridges = ridges,
+               ensemble = check_count(ensemble, "ensemble", lower = 1L))
   names <- datasets %||% sort(basename(list.dirs(dir, recursive = FALSE)))
   rows <- lapply(names, function(name) {
     data <- read_uci_dataset(file.path(dir, name), name, max_n)
     if (is.null(data) || nrow(data$x) > max_n) return(NULL)
-    uci_run(name, data, max_depth, costs, threads, solver)
+    uci_run(name, data, opts)
   })
   out <- do.call(rbind, rows)
   if (is.null(out))
     out <- data.frame(dataset = character(), n = integer(), d = integer(), classes = integer(),
                       depth = integer(), fixed = integer(), C = numeric(),
                       validation = numeric(), accuracy = numeric(), kernel_seconds = numeric(),
-                      svm_seconds = numeric())
+                      svm_seconds = numeric(), learner = character(), ridge = numeric(),
+                      choices = character())
   rownames(out) <- NULL
   out
 }
@@ -88,31 +147,62 @@ read_uci_dataset <- function(path, name, max_n = Inf) {
   list(x = unname(x), y = y, holdout = splits("conxuntos.dat"), folds = splits("conxuntos_kfold.dat"))
 }
 
-uci_run <- function(name, data, max_depth, costs, threads, solver) {
+uci_run <- function(name, data, opts) {
   started <- proc.time()[["elapsed"]]
-  fam <- nt_fc_family(data$x, max_depth = max_depth, arora = TRUE, threads = threads,
-                      progress = FALSE)
+  setup <- uci_setup(data, opts)
   kernel_seconds <- proc.time()[["elapsed"]] - started
-  fit_score <- function(k, train, test, C) svm_accuracy(k, data$y, train, test, C, solver)
-  train <- data$holdout[[1]]; valid <- data$holdout[[2]]
-  best <- NULL
-  for (r in seq_len(nrow(fam$grid))) {          # ordered by depth, then fixed
-    k <- fam$ntk[[r]]@.Data
-    for (C in costs) {
-      acc <- fit_score(k, train, valid, C)
-      if (is.null(best) || acc > best$validation)
-        best <- list(row = r, C = C, validation = acc)
-    }
-  }
-  k <- fam$ntk[[best$row]]@.Data
-  folds <- matrix(data$folds, nrow = 2L)
-  test_acc <- mean(vapply(seq_len(ncol(folds)), function(f)
-    fit_score(k, folds[[1, f]], folds[[2, f]], best$C), 1))
+  paper <- if (opts$selection == "paper")
+    choose_candidates(setup$cands, setup$kernels, data$y, data$holdout[[1]], data$holdout[[2]],
+                      opts$ensemble, opts$solver)
+  per_fold <- lapply(seq_len(length(data$folds) %/% 2L), uci_fold, data = data, setup = setup,
+                     opts = opts, paper = paper)
+  get <- function(field) vapply(per_fold, `[[`, 1, field)
+  accuracy <- vapply(per_fold, function(p) mean(p$pred == as.integer(data$y)[p$test]), 1)
+  warn_capped_fits(name, if (is.null(paper)) sum(get("capped")) else paper$capped, sum(get("refit_capped")))
+  tops <- get("top")
+  main <- setup$cands[unique(tops)[which.max(tabulate(match(tops, unique(tops))))], ]   # most often chosen
+  labels <- vapply(tops, function(i) candidate_label(setup$cands[i, ], setup$grid), "")
   data.frame(dataset = name, n = nrow(data$x), d = ncol(data$x), classes = nlevels(data$y),
-             depth = fam$grid$depth[best$row], fixed = fam$grid$fixed[best$row], C = best$C,
-             validation = best$validation, accuracy = test_acc,
+             depth = setup$grid$depth[main$kernel], fixed = setup$grid$fixed[main$kernel], C = main$C,
+             validation = mean(get("validation")), accuracy = mean(accuracy),
              kernel_seconds = kernel_seconds,
-             svm_seconds = proc.time()[["elapsed"]] - started - kernel_seconds)
+             svm_seconds = proc.time()[["elapsed"]] - started - kernel_seconds,
+             learner = main$learner, ridge = main$ridge,
+             choices = paste(if (is.null(paper)) labels else labels[1], collapse = "; "))
+}
+
+# The kernels of a dataset (they do not depend on labels or splits) and the candidates.
+uci_setup <- function(data, opts) {
+  fam <- nt_fc_family(data$x, max_depth = opts$max_depth, arora = TRUE, threads = opts$threads,
+                      progress = FALSE)
+  list(kernels = lapply(fam$ntk, function(k) k@.Data), grid = fam$grid,
+       cands = uci_candidates(nrow(fam$grid), opts$costs, opts$ridges, opts$learners))
+}
+
+# Test fold f: the predicted class codes of its test part, from the
+# configurations chosen by the paper's split (`paper`) or, when that is
+# NULL, on the fold's training part.
+uci_fold <- function(f, data, setup, opts, paper = NULL) {
+  train <- data$folds[[2L * f - 1L]]
+  test <- data$folds[[2L * f]]
+  seen <- data$y
+  seen[test] <- NA                    # the fold's test labels are never read
+  pick <- paper %||% with(training_split(data$holdout, train),
+                          choose_candidates(setup$cands, setup$kernels, seen, fit, valid, opts$ensemble, opts$solver))
+  preds <- lapply(pick$top, function(i)
+    candidate_predict(setup$cands[i, ], setup$kernels, seen, train, test, opts$solver))
+  preds <- Filter(Negate(is.null), preds)
+  if (!length(preds)) stop("the chosen configurations could not be refitted", call. = FALSE)
+  list(test = test, pred = vote(preds, nlevels(data$y)), top = pick$top[1], validation = pick$validation,
+       capped = pick$capped, refit_capped = sum(vapply(preds, attr, 1, "capped")))
+}
+
+# One warning per dataset for the SVM fits that libsvm's iteration limit stopped
+warn_capped_fits <- function(name, validation, refits) {
+  if (validation + refits == 0) return(invisible())
+  warning(sprintf(paste("dataset '%s': %d one-against-one SVM fit(s) stopped at libsvm's iteration limit",
+                        "(max(1e7, 100 l) iterations), %d of them in the chosen configurations' refits"),
+                  name, validation + refits, refits), call. = FALSE)
 }
 
 #' Summary statistics of a UCI comparison
@@ -277,35 +367,6 @@ nt_uci_compare <- function(data, splits = 3, seed = 1, costs = 10^(-2:4)) {
   do.call(rbind, rows)
 }
 
-svm_accuracy <- function(k, y, train, test, C, solver = "kernlab") {
-  if (solver == "smo") return(smo_accuracy(k, y, train, test, C))
-  # classes absent from a small training part are dropped (they cannot be predicted)
-  single <- single_class_accuracy(y, train, test)
-  if (!is.null(single)) return(single)
-  model <- kernlab::ksvm(kernlab::as.kernelMatrix(k[train, train]), droplevels(y[train]), type = "C-svc",
-                         kernel = "matrix", C = C, shrinking = FALSE)
-  mean(as.character(nt_predict_ksvm(model, k[test, train, drop = FALSE])) == as.character(y[test]))
-}
-
-# The same with ntk's own solver (src/svm.c: libsvm's algorithm, one against
-# one, tolerance 1e-3); a pair of classes stopped by the iteration limit is
-# reported, as libsvm does.
-smo_accuracy <- function(k, y, train, test, C) {
-  pred <- .Call(C_ntk_svm_ovo, k, as.integer(y), as.integer(train), as.integer(test), as.double(C), 1e-3)
-  if (attr(pred, "capped") > 0)
-    warning(sprintf("the SVM with C = %g stopped at the iteration limit on %d pair(s) of classes",
-                    C, attr(pred, "capped")), call. = FALSE)
-  mean(pred == as.integer(y)[test])
-}
-
-# A training part with one class predicts it (no classifier can be fitted,
-# and none is needed): its accuracy, or NULL when there are several classes.
-single_class_accuracy <- function(y, train, test) {
-  present <- unique(as.character(y[train]))
-  if (length(present) > 1L) return(NULL)
-  mean(as.character(y[test]) == present)
-}
-
 validation_split <- function(train) {
   fit <- sample(train, round(0.7 * length(train)))
   list(fit = fit, valid = setdiff(train, fit))
@@ -326,8 +387,8 @@ select_svm <- function(kernels, y, train, test, costs) {
 select_forest <- function(x, y, train, test) {
   v <- validation_split(train)
   score <- function(m, tr, te) {
-    single <- single_class_accuracy(y, tr, te)
-    if (!is.null(single)) return(single)
+    single <- single_class_prediction(y, tr, te)
+    if (!is.null(single)) return(mean(single == as.integer(y)[te]))
     rf <- randomForest::randomForest(x[tr, , drop = FALSE], droplevels(y[tr]), mtry = m, ntree = 500)
     mean(as.character(stats::predict(rf, x[te, , drop = FALSE])) == as.character(y[te]))
   }

@@ -58,6 +58,112 @@ test_that("nt_uci_benchmark follows the protocol on a synthetic collection", {
   unlink(root, recursive = TRUE)
 })
 
+# An independent implementation of the choice on each fold's training part:
+# one nt_kernel per depth and frozen layers, kernlab's ksvm and a direct
+# solve() for kernel ridge regression, the m best by validation accuracy
+# (ties: kernel order, then the costs, then the ridges) voting.
+reference_training_choice <- function(data, costs, ridges, max_depth, m) {
+  xr <- round(data$x, 6)
+  grid <- expand.grid(fixed = 0:max_depth, depth = 0:max_depth)[, 2:1]
+  grid <- grid[grid$fixed <= grid$depth, ]
+  kernels <- lapply(seq_len(nrow(grid)), function(r)
+    nt_kernel(nt_fc_arora(grid$depth[r], grid$fixed[r], ncol(xr)), xr)@.Data)
+  lev <- levels(data$y)
+  svm <- function(k, tr, te, C) {
+    fit <- kernlab::ksvm(kernlab::as.kernelMatrix(k[tr, tr]), droplevels(data$y[tr]), type = "C-svc",
+                         kernel = "matrix", C = C, shrinking = FALSE)
+    as.character(kernlab::predict(fit, kernlab::as.kernelMatrix(k[te, tr][, kernlab::SVindex(fit), drop = FALSE])))
+  }
+  krr <- function(k, tr, te, ridge) {
+    cls <- droplevels(data$y[tr])
+    target <- sapply(levels(cls), function(l) (cls == l) - 1 / nlevels(cls))
+    coef <- solve(k[tr, tr] + diag(ridge * mean(diag(k[tr, tr])), length(tr)), target)
+    levels(cls)[max.col(k[te, tr] %*% coef, ties.method = "first")]
+  }
+  cands <- do.call(rbind, lapply(seq_along(kernels), function(r)
+    rbind(data.frame(r = r, type = "svm", value = costs), data.frame(r = r, type = "krr", value = ridges))))
+  predict_cand <- function(i, tr, te)
+    (if (cands$type[i] == "svm") svm else krr)(kernels[[cands$r[i]]], tr, te, cands$value[i])
+  vapply(1:4, function(f) {
+    train <- data$folds[[f]][[1]]; test <- data$folds[[f]][[2]]
+    fit <- data$holdout[[1]][data$holdout[[1]] %in% train]
+    valid <- data$holdout[[2]][data$holdout[[2]] %in% train]
+    val <- vapply(seq_len(nrow(cands)), function(i)
+      mean(predict_cand(i, fit, valid) == as.character(data$y[valid])), 1)
+    top <- order(-val, seq_along(val))[1:m]
+    votes <- sapply(top, predict_cand, tr = train, te = test)
+    pred <- apply(matrix(votes, length(test)), 1, function(v) {
+      counts <- table(factor(v, lev))
+      winners <- names(counts)[counts == max(counts)]
+      v[v %in% winners][1]                     # a tie: the class of the better-ranked member
+    })
+    mean(pred == as.character(data$y[test]))
+  }, 1)
+}
+
+test_that("selection = 'training' chooses on each fold's training part only", {
+  root <- file.path(tempdir(), "uci-training")
+  unlink(root, recursive = TRUE)
+  a <- write_uci(root, "alpha", 48, 3, 2, seed = 3)
+  b <- write_uci(root, "beta", 44, 2, 3, seed = 4)
+  costs <- c(0.1, 10); ridges <- c(0.01, 1)
+  for (m in c(1L, 3L)) {
+    res <- nt_uci_benchmark(root, max_depth = 1, costs = costs, ridges = ridges, solver = "kernlab",
+                            selection = "training", learners = c("svm", "krr"), ensemble = m)
+    expect_equal(res$dataset, c("alpha", "beta"))
+    expect_equal(res$accuracy, c(mean(reference_training_choice(a, costs, ridges, 1, m)),
+                                 mean(reference_training_choice(b, costs, ridges, 1, m))))
+    expect_equal(lengths(strsplit(res$choices, "; ")), c(4L, 4L))
+  }
+  # the paper's protocol reports its single choice; the default learner is the SVM
+  paper <- nt_uci_benchmark(root, max_depth = 1, costs = costs)
+  expect_equal(paper$learner, c("svm", "svm"))
+  expect_true(all(is.na(paper$ridge)))
+  expect_equal(paper$choices, sprintf("svm %d/%d C=%g", paper$depth, paper$fixed, paper$C))
+  expect_error(nt_uci_benchmark(root, learners = "rf"), "`learners`")
+  expect_error(nt_uci_benchmark(root, ridges = 0), "`ridges`")
+  expect_error(nt_uci_benchmark(root, ensemble = 0), "ensemble")
+  expect_error(nt_uci_benchmark(root, selection = "test"), "should be one of")
+  unlink(root, recursive = TRUE)
+})
+
+test_that("the training-part protocol never reads a fold's test labels", {
+  set.seed(11)
+  n <- 160
+  y <- factor(rep(c("a", "b"), length.out = n))
+  x <- matrix(rnorm(n * 3), n) + 2 * (y == "b")
+  idx <- sample(n)
+  folds <- split(sample(n), rep(1:4, length.out = n))
+  data <- list(x = x, y = y, holdout = list(idx[1:80], idx[81:160]),
+               folds = unlist(lapply(folds, function(te) list(setdiff(seq_len(n), te), te)), recursive = FALSE))
+  opts <- list(max_depth = 2, costs = c(0.1, 1, 10), threads = 1, solver = "smo", selection = "training",
+               learners = c("svm", "krr"), ridges = c(0.01, 0.1, 1), ensemble = 3L)
+  setup <- ntk:::uci_setup(data, opts)
+  for (f in 1:4) {
+    fold <- ntk:::uci_fold(f, data, setup, opts)
+    test <- fold$test
+    expect_gt(mean(fold$pred == as.integer(y)[test]), 0.9)      # the classes are well separated
+    shuffled <- data
+    shuffled$y[test] <- sample(shuffled$y[test])
+    again <- ntk:::uci_fold(f, shuffled, setup, opts)
+    expect_identical(again$pred, fold$pred)                     # the same predictions ...
+    expect_identical(again$top, fold$top)                       # ... from the same choice
+  }
+  # scored against labels shuffled across the whole dataset: chance (1/2),
+  # within 4 standard errors of 160 test predictions (0.16)
+  data$y <- sample(y)
+  acc <- mean(vapply(1:4, function(f) {
+    fold <- ntk:::uci_fold(f, data, setup, opts)
+    mean(fold$pred == as.integer(data$y)[fold$test])
+  }, 1))
+  expect_lt(abs(acc - 0.5), 0.16)
+})
+
+test_that("the vote of an ensemble breaks ties by rank", {
+  expect_equal(ntk:::vote(list(c(1L, 2L, 3L), c(2L, 2L, 1L), c(3L, 1L, 1L)), 3L), c(1L, 2L, 1L))
+  expect_equal(ntk:::vote(list(c(2L, 1L)), 2L), c(2L, 1L))
+})
+
 test_that("nt_uci_summary computes ranks, P90, P95 and PMA as defined", {
   res <- data.frame(dataset = c("a", "b", "c", "d"), accuracy = c(0.90, 0.80, 0.60, 0.50))
   others <- data.frame(dataset = c("a", "b", "c", "e"), rf = c(0.95, 0.80, 0.70, 0.4),
