@@ -13,8 +13,9 @@ uci_candidates <- function(n_kernels, costs, ridges, learners) {
   out
 }
 
-candidate_predict <- function(cand, kernels, y, train, test, solver) {
-  k <- kernels[[cand$kernel]]
+# `kernel(r)`: the kernel matrix of row r of the family's grid
+candidate_predict <- function(cand, kernel, y, train, test, solver) {
+  k <- kernel(cand$kernel)
   if (cand$learner == "svm") svm_predict(k, y, train, test, cand$C, solver)
   else krr_predict(k, y, train, test, cand$ridge)
 }
@@ -22,10 +23,10 @@ candidate_predict <- function(cand, kernels, y, train, test, solver) {
 # The `ensemble` best candidates by accuracy on `valid` after fitting on
 # `fit` (ties: the first in candidate order), with the best one's accuracy
 # and the SVM fits stopped by the iteration limit.
-choose_candidates <- function(cands, kernels, y, fit, valid, ensemble, solver) {
+choose_candidates <- function(cands, kernel, y, fit, valid, ensemble, solver) {
   capped <- 0L
   acc <- vapply(seq_len(nrow(cands)), function(i) {
-    pred <- candidate_predict(cands[i, ], kernels, y, fit, valid, solver)
+    pred <- candidate_predict(cands[i, ], kernel, y, fit, valid, solver)
     if (is.null(pred)) return(-Inf)
     capped <<- capped + attr(pred, "capped")
     mean(pred == as.integer(y)[valid])

@@ -150,9 +150,8 @@ read_uci_dataset <- function(path, name, max_n = Inf) {
 uci_run <- function(name, data, opts) {
   started <- proc.time()[["elapsed"]]
   setup <- uci_setup(data, opts)
-  kernel_seconds <- proc.time()[["elapsed"]] - started
   paper <- if (opts$selection == "paper")
-    choose_candidates(setup$cands, setup$kernels, data$y, data$holdout[[1]], data$holdout[[2]],
+    choose_candidates(setup$cands, setup$kernel, data$y, data$holdout[[1]], data$holdout[[2]],
                       opts$ensemble, opts$solver)
   per_fold <- lapply(seq_len(length(data$folds) %/% 2L), uci_fold, data = data, setup = setup,
                      opts = opts, paper = paper)
@@ -162,6 +161,7 @@ uci_run <- function(name, data, opts) {
   tops <- get("top")
   main <- setup$cands[unique(tops)[which.max(tabulate(match(tops, unique(tops))))], ]   # most often chosen
   labels <- vapply(tops, function(i) candidate_label(setup$cands[i, ], setup$grid), "")
+  kernel_seconds <- setup$seconds()
   data.frame(dataset = name, n = nrow(data$x), d = ncol(data$x), classes = nlevels(data$y),
              depth = setup$grid$depth[main$kernel], fixed = setup$grid$fixed[main$kernel], C = main$C,
              validation = mean(get("validation")), accuracy = mean(accuracy),
@@ -171,12 +171,18 @@ uci_run <- function(name, data, opts) {
              choices = paste(if (is.null(paper)) labels else labels[1], collapse = "; "))
 }
 
-# The kernels of a dataset (they do not depend on labels or splits) and the candidates.
+# One warning per dataset for the SVM fits that libsvm's iteration limit stopped
+warn_capped_fits <- function(name, validation, refits) {
+  if (validation + refits == 0) return(invisible())
+  warning(sprintf(paste("dataset '%s': %d one-against-one SVM fit(s) stopped at libsvm's iteration limit",
+                        "(max(1e7, 100 l) iterations), %d of them in the chosen configurations' refits"),
+                  name, validation + refits, refits), call. = FALSE)
+}
+
+# The kernels of a dataset and the candidates.
 uci_setup <- function(data, opts) {
-  fam <- nt_fc_family(data$x, max_depth = opts$max_depth, arora = TRUE, threads = opts$threads,
-                      progress = FALSE)
-  list(kernels = lapply(fam$ntk, function(k) k@.Data), grid = fam$grid,
-       cands = uci_candidates(nrow(fam$grid), opts$costs, opts$ridges, opts$learners))
+  source <- uci_kernel_source(data$x, opts$max_depth, opts$threads)
+  c(source, list(cands = uci_candidates(nrow(source$grid), opts$costs, opts$ridges, opts$learners)))
 }
 
 # Test fold f: the predicted class codes of its test part, from the
@@ -188,9 +194,9 @@ uci_fold <- function(f, data, setup, opts, paper = NULL) {
   seen <- data$y
   seen[test] <- NA                    # the fold's test labels are never read
   pick <- paper %||% with(training_split(data$holdout, train),
-                          choose_candidates(setup$cands, setup$kernels, seen, fit, valid, opts$ensemble, opts$solver))
+                          choose_candidates(setup$cands, setup$kernel, seen, fit, valid, opts$ensemble, opts$solver))
   preds <- lapply(pick$top, function(i)
-    candidate_predict(setup$cands[i, ], setup$kernels, seen, train, test, opts$solver))
+    candidate_predict(setup$cands[i, ], setup$kernel, seen, train, test, opts$solver))
   preds <- Filter(Negate(is.null), preds)
   if (!length(preds)) stop("the chosen configurations could not be refitted", call. = FALSE)
   list(test = test, pred = vote(preds, nlevels(data$y)), top = pick$top[1], validation = pick$validation,

@@ -127,6 +127,31 @@ test_that("selection = 'training' chooses on each fold's training part only", {
   unlink(root, recursive = TRUE)
 })
 
+test_that("a family too large for memory is computed one kernel at a time, with the same results", {
+  root <- file.path(tempdir(), "uci-lazy")
+  unlink(root, recursive = TRUE)
+  write_uci(root, "alpha", 48, 3, 2, seed = 5)
+  write_uci(root, "beta", 40, 2, 3, seed = 6)
+  x <- matrix(rnorm(48 * 3), 48)
+  expect_true(ntk:::uci_kernel_source(x, 2, 1)$together)
+  run <- function(...) nt_uci_benchmark(root, max_depth = 2, costs = c(0.1, 10), threads = 1, ...)
+  together <- list(run(), run(selection = "training", learners = c("svm", "krr"), ensemble = 2))
+  # the family of 6 kernels of 48 x 48 (with the NNGPs, 221 kB) over half the limit
+  old <- options(ntk.memory_limit = 3e5)
+  on.exit(options(old))
+  source <- ntk:::uci_kernel_source(x, 2, 1)
+  expect_false(source$together)
+  for (r in seq_len(nrow(source$grid)))                    # the family's order and kernels
+    expect_equal(source$kernel(r), nt_fc_family(x, max_depth = 2, arora = TRUE)$ntk[[r]]@.Data,
+                 tolerance = 1e-12)
+  alone <- list(run(), run(selection = "training", learners = c("svm", "krr"), ensemble = 2))
+  for (i in 1:2) {
+    expect_equal(alone[[i]]$accuracy, together[[i]]$accuracy)
+    expect_equal(alone[[i]]$choices, together[[i]]$choices)
+  }
+  unlink(root, recursive = TRUE)
+})
+
 test_that("the training-part protocol never reads a fold's test labels", {
   set.seed(11)
   n <- 160
