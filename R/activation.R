@@ -195,7 +195,7 @@ quadrature_error <- function(table, var_range) {
   # at variance 0 the Gaussian is a point mass, which every rule integrates exactly
   if (!(top > 0)) return(0)
   for (s in unique(c(top, var_range[var_range > 1e-6 * top]))) {
-    got <- .Call(C_ntk_act_dual, ints, matrix(0, 2L, 1L), list(table), c(s, s), c(s, s), c(s, 0))
+    got <- .Call(C_ntk_act_dual, ints, matrix(0, 4L, 1L), list(table), c(s, s), c(s, s), c(s, 0))
     expect <- function(which, power) {
       g <- function(z) table_interpolate(table, sqrt(s) * z)[[which]]^power * stats::dnorm(z)
       tryCatch(sum(vapply(list(c(-Inf, 0), c(0, Inf)), function(r)

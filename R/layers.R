@@ -26,25 +26,74 @@ nt_dense <- function(w_var = 1, b_var = 0, trainable = TRUE) {
             trainable = check_flag(trainable, "trainable"))
 }
 
-# code: the op's registry name (src/activations.c); params: its two
-# parameters as the C hooks read them (op->p1, op->p2).
+# code: the op's registry name (src/activations.c); params: up to four
+# parameters as the C hooks read them (op->p1 .. op->p4).
 new_activation <- function(name, code, params = c(0, 0), ...) {
   new_layer("activation", name, code = code, params = params, ...)
 }
 
 #' Elementwise activation layers
 #'
-#' Activations with closed-form dual kernels (see [ntk]): `nt_relu`,
-#' `nt_leaky_relu` (`a * min(u, 0) + max(u, 0)` with `a = slope`), `nt_abs`,
-#' `nt_erf`, `nt_gelu` (`u * pnorm(u)`, the exact GELU) and `nt_identity`. For
-#' any other function use [nt_activation()].
+#' Activations with closed-form dual kernels: for a pre-activation pair
+#' `(u, v)` with variances `s1`, `s2` and covariance `c`, the layer maps the
+#' NNGP to `E[phi(u) phi(v)]` and multiplies the NTK's incoming part by
+#' `E[phi'(u) phi'(v)]`, here in closed form (`rho = c / sqrt(s1 s2)`,
+#' `theta = acos(rho)`):
 #'
+#' - `nt_abrelu(a, b)`: `a * min(u, 0) + b * max(u, 0)`; `nt_relu()`
+#'   (`a = 0, b = 1`), `nt_leaky_relu(slope)` (`a = slope, b = 1`) and
+#'   `nt_abs()` (`a = -1, b = 1`) are its cases. Arc-cosine kernel of degree 1.
+#' - `nt_erf(a, b, c)`: `a * erf(b * u) + c`; with `s' = b^2 s`,
+#'   `E = a^2 (2 / pi) asin(2 c' / sqrt((1 + 2 s1') (1 + 2 s2'))) + c^2`.
+#'   `nt_sigmoid_like()` is `0.5 * erf(u / 2.4020563531719796) + 0.5`.
+#' - `nt_sin(a, b, c)`: `a * sin(b * u + c)`;
+#'   `E = a^2 (exp(-b^2 (s1 + s2 - 2 c) / 2) - cos(2 c) exp(-b^2 (s1 + s2 + 2 c) / 2)) / 2`
+#'   and the derivative kernel the same with `+` between the terms, times
+#'   `b^2`. `nt_cos(a, b, c)` is `nt_sin(a, b, c + pi / 2)`; `nt_rbf(gamma)`
+#'   is `sqrt(2) sin(sqrt(2 gamma) u + pi / 4)`, whose NNGP on inputs of
+#'   equal norm is the Gaussian kernel `exp(-gamma |x - y|^2)` of the
+#'   pre-activations.
+#' - `nt_exp(a, b)`: `a * exp(b * u)`; `E = a^2 exp(b^2 (s1 + s2 + 2 c) / 2)`.
+#' - `nt_gaussian(a, b)`: `a * exp(b * u^2)`; with
+#'   `D = (1 - 2 b s1) (1 - 2 b s2) - 4 b^2 c^2`, `E = a^2 / sqrt(D)` and
+#'   `E[phi' phi'] = 4 a^2 b^2 c / D^(3/2)`; infinite (an error) when `b > 0`
+#'   and a variance reaches `1 / (2 b)`.
+#' - `nt_sign()`: `E = (2 / pi) asin(rho)`; its derivative is zero almost
+#'   everywhere, so it adds nothing to the NTK (as in neural-tangents).
+#' - `nt_rectified_monomial(degree)`: `u^k 1[u > 0]`, Cho and Saul's
+#'   arc-cosine kernel of degree `k`: `E = (s1 s2)^(k/2) J_k(theta) / (2 pi)`
+#'   with `J_0 = pi - theta`, `J_1 = sin(theta) + (pi - theta) cos(theta)`
+#'   and `J_(m+1) = (2m + 1) rho J_m + m^2 (1 - rho^2) J_(m-1)`; the
+#'   derivative kernel is `k^2 (s1 s2)^((k-1)/2) J_(k-1) / (2 pi)` (zero for
+#'   the step function, `k = 0`).
+#' - `nt_monomial(degree)`: `u^k`; `E[u^k v^k]` by Isserlis' theorem, the sum
+#'   over `j = k, k - 2, ..., >= 0` of
+#'   `(k!)^2 / (j! h!^2 4^h) c^j (s1 s2)^h`, `h = (k - j) / 2`.
+#' - `nt_gelu()`: `u * pnorm(u)`, the exact GELU; `nt_identity()`.
+#'
+#' Degrees are whole numbers from 0 to 20. For any other function use
+#' [nt_activation()] (quadrature); every activation here agrees with it.
+#'
+#' @param a,b,c The activation's parameters, as in its formula.
 #' @param slope Slope of the negative part.
+#' @param gamma The inverse squared length scale of `nt_rbf()`.
+#' @param degree The power `k`.
 #' @return A layer object of class `nt_layer`.
 #' @examples
 #' nt_serial(nt_dense(), nt_leaky_relu(0.1), nt_dense())
+#' x <- matrix(rnorm(6), 3)
+#' nt_kernel(nt_serial(nt_dense(), nt_rectified_monomial(2), nt_dense()), x)
+#' nt_kernel(nt_serial(nt_dense(), nt_sin(1, 2, 0.5), nt_dense()), x, what = "nngp")
 #' @name activations
 NULL
+
+#' @rdname activations
+#' @export
+nt_abrelu <- function(a = 0, b = 1) {
+  a <- check_number(a, "a")
+  b <- check_number(b, "b")
+  new_activation("ABReLU", "abrelu", c(a, b), a = a, b = b)
+}
 
 #' @rdname activations
 #' @export
@@ -63,7 +112,66 @@ nt_abs <- function() new_activation("Abs", "abrelu", c(-1, 1), a = -1, b = 1)
 
 #' @rdname activations
 #' @export
-nt_erf <- function() new_activation("Erf", "erf")
+nt_erf <- function(a = 1, b = 1, c = 0) {
+  p <- c(check_number(a, "a"), check_number(b, "b"), check_number(c, "c"))
+  new_activation("Erf", "erf", p)
+}
+
+#' @rdname activations
+#' @export
+nt_sigmoid_like <- function() nt_erf(0.5, 1 / 2.4020563531719796, 0.5)
+
+#' @rdname activations
+#' @export
+nt_sin <- function(a = 1, b = 1, c = 0) {
+  p <- c(check_number(a, "a"), check_number(b, "b"), check_number(c, "c"))
+  new_activation("Sin", "sin", p)
+}
+
+#' @rdname activations
+#' @export
+nt_cos <- function(a = 1, b = 1, c = 0) {
+  p <- c(check_number(a, "a"), check_number(b, "b"), check_number(c, "c"))
+  new_activation("Cos", "sin", p + c(0, 0, pi / 2))
+}
+
+#' @rdname activations
+#' @export
+nt_rbf <- function(gamma = 1) {
+  gamma <- check_number(gamma, "gamma", lower = 0)
+  new_activation("Rbf", "sin", c(sqrt(2), sqrt(2 * gamma), pi / 4))
+}
+
+#' @rdname activations
+#' @export
+nt_exp <- function(a = 1, b = 1) {
+  new_activation("Exp", "exp", c(check_number(a, "a"), check_number(b, "b")))
+}
+
+#' @rdname activations
+#' @export
+nt_gaussian <- function(a = 1, b = -1) {
+  new_activation("Gaussian", "gaussian", c(check_number(a, "a"), check_number(b, "b")))
+}
+
+#' @rdname activations
+#' @export
+nt_sign <- function() new_activation("Sign", "sign")
+
+#' @rdname activations
+#' @export
+nt_rectified_monomial <- function(degree) {
+  new_activation(sprintf("RectifiedMonomial(%d)", degree <- check_degree(degree)),
+                 "rectified_monomial", degree)
+}
+
+#' @rdname activations
+#' @export
+nt_monomial <- function(degree) {
+  new_activation(sprintf("Monomial(%d)", degree <- check_degree(degree)), "monomial", degree)
+}
+
+check_degree <- function(degree) check_count(degree, "degree", lower = 0L, upper = 20L)
 
 #' @rdname activations
 #' @export
@@ -75,7 +183,9 @@ nt_identity <- function() new_activation("Identity", "identity")
 
 activation_by_name <- function(name) {
   makers <- list(relu = nt_relu, leaky_relu = nt_leaky_relu, abs = nt_abs,
-                 erf = nt_erf, gelu = nt_gelu, identity = nt_identity)
+                 erf = nt_erf, gelu = nt_gelu, identity = nt_identity, sin = nt_sin, cos = nt_cos,
+                 rbf = nt_rbf, exp = nt_exp, gaussian = nt_gaussian, sign = nt_sign,
+                 sigmoid_like = nt_sigmoid_like)
   if (inherits(name, "nt_activation")) return(name)
   if (is.function(name))
     stop(paste0("`activation` is an R function: wrap it as nt_activation(fun) (its kernel by ",
@@ -127,7 +237,9 @@ as_network <- function(net) {
 #'
 #' @param depth Number of hidden layers (activations), at least 0.
 #' @param activation An activation name (`"relu"`, `"leaky_relu"`, `"abs"`,
-#'   `"erf"`, `"gelu"`, `"identity"`) or an activation layer.
+#'   `"erf"`, `"gelu"`, `"identity"`, `"sin"`, `"cos"`, `"rbf"`, `"exp"`,
+#'   `"gaussian"`, `"sign"`, `"sigmoid_like"`: the layers of [activations]
+#'   with their default parameters) or an activation layer.
 #' @param w_var,b_var Weight and bias variances of the hidden dense layers.
 #' @param fixed Number of leading dense layers that are not trained, between
 #'   0 and `depth`.

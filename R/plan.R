@@ -130,7 +130,7 @@ emit <- function(ctx, code, slot, params = c(0, 0), trainable = TRUE, table = 0L
   ctx$cols[[length(ctx$cols) + 1L]] <- list(
     ints = c(code = code, trainable = as.integer(trainable), table = as.integer(table),
              slot = slot, first = as.integer(first), count = as.integer(count)),
-    dbls = as.numeric(params), geom = g)
+    dbls = c(as.numeric(params), 0, 0, 0, 0)[1:4], geom = g)
   ctx$state[[slot + 1L]] <- new
   invisible(NULL)
 }
@@ -212,11 +212,11 @@ compile_layer.nt_readout <- function(layer, ctx, where) {
 assemble_plan <- function(cols) {
   n <- length(cols)
   ints <- matrix(0L, length(op_layout("plan")), n, dimnames = list(op_layout("plan"), NULL))
-  dbls <- matrix(0, 2L, n)
+  dbls <- matrix(0, 4L, n)          # each op's parameters p1..p4
   geom <- matrix(0L, length(geometry_rows()), n, dimnames = list(geometry_rows(), NULL))
   for (l in seq_len(n)) {
     ints[names(cols[[l]]$ints), l] <- as.integer(cols[[l]]$ints)
-    dbls[, l] <- cols[[l]]$dbls
+    dbls[seq_along(cols[[l]]$dbls), l] <- cols[[l]]$dbls
     geom[names(cols[[l]]$geom), l] <- as.integer(cols[[l]]$geom)
   }
   geom[c("bsy", "bsx"), ] <- 1L

@@ -37,12 +37,10 @@ static inline double pair_gap(double p, double c, double m)
   return gap > 0 ? gap : 0.0;
 }
 
-/* erf: written with m = max(1, sqrt(s1 s2)) factored out, so that huge
-   variances neither overflow nor lose the near-parallel digits. */
-static void erf_dual(const nt_op *op, double s1, double s2, double r1, double r2, double c,
-                     double *k, double *kdot)
+/* erf(u), unit scale: written with m = max(1, sqrt(s1 s2)) factored out, so
+   that huge variances neither overflow nor lose the near-parallel digits. */
+static void erf_unit_dual(double s1, double s2, double r1, double r2, double c, double *k, double *kdot)
 {
-  (void) op;
   double p = r1 * r2;
   double m = p > 1.0 ? p : 1.0;
   double gap = pair_gap(p, c, m);                   /* (s1 s2 - c^2) / m^2 */
@@ -50,6 +48,18 @@ static void erf_dual(const nt_op *op, double s1, double s2, double r1, double r2
   double root = sqrt(q);
   *k = (2.0 / NT_PI) * atan2(c / m, root);
   *kdot = (2.0 / NT_PI) / (m * root);
+}
+
+/* a erf(b u) + c: the unit duals at variances scaled by b^2 (E[erf] = 0, so
+   the shift only adds c^2). */
+static void erf_dual(const nt_op *op, double s1, double s2, double r1, double r2, double c,
+                     double *k, double *kdot)
+{
+  double a = op->p1, b = op->p2, shift = op->p3, b2 = b * b;
+  double k0, kd0;
+  erf_unit_dual(b2 * s1, b2 * s2, fabs(b) * r1, fabs(b) * r2, b2 * c, &k0, &kd0);
+  *k = a * a * k0 + shift * shift;
+  *kdot = a * a * b2 * kd0;
 }
 
 /* GELU, u * Phi(u) with the exact normal CDF.  Writing u Phi(u) =
@@ -163,9 +173,9 @@ static void identity_dual(const nt_op *op, double s1, double s2, double r1, doub
 
 static double erf_value(const nt_op *op, double u, double *deriv)
 {
-  (void) op;
-  *deriv = M_2_SQRTPI * exp(-u * u);
-  return erf(u);
+  double a = op->p1, b = op->p2;
+  *deriv = a * b * M_2_SQRTPI * exp(-b * b * u * u);
+  return a * erf(b * u) + op->p3;
 }
 
 static double gelu_value(const nt_op *op, double u, double *deriv)
@@ -183,6 +193,187 @@ static double identity_value(const nt_op *op, double u, double *deriv)
   return u;
 }
 
+/* a sin(b u + c): with A = b u + c, B = b v + c, sin A sin B and cos A cos B
+   are (cos(A - B) -+ cos(A + B)) / 2, and for a centred Gaussian X,
+   E cos(X + d) = cos(d) exp(-Var X / 2). */
+static void sin_dual(const nt_op *op, double s1, double s2, double r1, double r2, double c,
+                     double *k, double *kdot)
+{
+  (void) r1; (void) r2;
+  double a = op->p1, b2 = op->p2 * op->p2;
+  double minus = s1 + s2 - 2.0 * c, plus = s1 + s2 + 2.0 * c;
+  double near = exp(-0.5 * b2 * (minus > 0 ? minus : 0.0));
+  double far = cos(2.0 * op->p3) * exp(-0.5 * b2 * (plus > 0 ? plus : 0.0));
+  *k = a * a * 0.5 * (near - far);
+  *kdot = a * a * b2 * 0.5 * (near + far);
+}
+
+static double sin_value(const nt_op *op, double u, double *deriv)
+{
+  *deriv = op->p1 * op->p2 * cos(op->p2 * u + op->p3);
+  return op->p1 * sin(op->p2 * u + op->p3);
+}
+
+/* a exp(b u): the moment generating function of u + v. */
+static void exp_dual(const nt_op *op, double s1, double s2, double r1, double r2, double c,
+                     double *k, double *kdot)
+{
+  (void) r1; (void) r2;
+  double a2 = op->p1 * op->p1, b2 = op->p2 * op->p2;
+  double e = exp(0.5 * b2 * (s1 + s2 + 2.0 * c));
+  *k = a2 * e;
+  *kdot = a2 * b2 * e;
+}
+
+static double exp_value(const nt_op *op, double u, double *deriv)
+{
+  double v = op->p1 * exp(op->p2 * u);
+  *deriv = op->p2 * v;
+  return v;
+}
+
+/* a exp(b u^2): for (u, v) ~ N(0, S), E exp(b (u^2 + v^2)) = det(I - 2 b S)^(-1/2)
+   and E[u v exp(b (u^2 + v^2))] = c det(I - 2 b S)^(-3/2); infinite where
+   I - 2 b S is not positive definite (b > 0 and a variance >= 1 / (2 b)). */
+static void gaussian_dual(const nt_op *op, double s1, double s2, double r1, double r2, double c,
+                          double *k, double *kdot)
+{
+  (void) r1; (void) r2;
+  double a2 = op->p1 * op->p1, b = op->p2;
+  double m1 = 1.0 - 2.0 * b * s1, m2 = 1.0 - 2.0 * b * s2;
+  double det = m1 * m2 - 4.0 * b * b * c * c;
+  if (m1 <= 0 || m2 <= 0 || det <= 0) {
+    *k = INFINITY;
+    *kdot = INFINITY;
+    return;
+  }
+  double root = sqrt(det);
+  *k = a2 / root;
+  *kdot = 4.0 * a2 * b * b * c / (det * root);
+}
+
+static double gaussian_value(const nt_op *op, double u, double *deriv)
+{
+  double v = op->p1 * exp(op->p2 * u * u);
+  *deriv = 2.0 * op->p2 * u * v;
+  return v;
+}
+
+/* sign(u): E = (2 / pi) asin(rho); its derivative is 0 almost everywhere,
+   so it adds nothing to the NTK (as in neural-tangents). */
+static void sign_dual(const nt_op *op, double s1, double s2, double r1, double r2, double c,
+                      double *k, double *kdot)
+{
+  (void) op; (void) s1; (void) s2;
+  double p = r1 * r2;
+  double rho = p > 0 ? c / p : 0.0;
+  *k = (2.0 / NT_PI) * asin(rho > 1 ? 1.0 : (rho < -1 ? -1.0 : rho));
+  *kdot = 0.0;
+}
+
+static double sign_value(const nt_op *op, double u, double *deriv)
+{
+  (void) op;
+  *deriv = 0.0;
+  return (u > 0) - (u < 0);
+}
+
+/* x^n for a small whole n (no R API: these run on worker threads). */
+static double int_power(double x, int n)
+{
+  double out = 1.0;
+  for (int i = 0; i < n; i++) out *= x;
+  return out;
+}
+
+/* Degrees of the monomials: integers 0..NT_MAX_DEGREE. */
+#define NT_MAX_DEGREE 20
+static const char *degree_check(const nt_op *op)
+{
+  if (op->p1 < 0 || op->p1 > NT_MAX_DEGREE || op->p1 != floor(op->p1))
+    return "the degree must be a whole number from 0 to 20";
+  return NULL;
+}
+
+/* Cho and Saul's arc-cosine integrals J_0..J_n at rho = cos(theta), from
+   J_0 = pi - theta, J_1 = sin(theta) + (pi - theta) rho and
+   J_{m+1} = (2m + 1) rho J_m + m^2 (1 - rho^2) J_{m-1}
+   (the recursion follows from J_m' (in rho) = m^2 J_{m-1}, Price's theorem). */
+static double arccos_integral(int n, double rho)
+{
+  double theta = acos(rho), prev = NT_PI - theta;
+  if (n == 0) return prev;
+  double cur = sqrt(1.0 - rho * rho) + prev * rho;
+  for (int m = 1; m < n; m++) {
+    double next = (2.0 * m + 1.0) * rho * cur + (double) m * m * (1.0 - rho * rho) * prev;
+    prev = cur;
+    cur = next;
+  }
+  return cur;
+}
+
+/* u^k 1[u > 0]: E = (r1 r2)^k J_k / (2 pi); the derivative k u^(k-1) 1[u > 0]
+   gives k^2 (r1 r2)^(k-1) J_{k-1} / (2 pi) (0 for the step, k = 0). */
+static void rectified_monomial_dual(const nt_op *op, double s1, double s2, double r1, double r2,
+                                    double c, double *k, double *kdot)
+{
+  (void) s1; (void) s2;
+  int deg = (int) op->p1;
+  double p = r1 * r2;
+  if (!(p > 0)) {            /* a zero input: phi(0) = 0 */
+    *k = 0.0;
+    *kdot = 0.0;
+    return;
+  }
+  double rho = c / p;
+  rho = rho > 1 ? 1.0 : (rho < -1 ? -1.0 : rho);
+  *k = int_power(p, deg) * arccos_integral(deg, rho) / NT_2PI;
+  *kdot = deg == 0 ? 0.0 : (double) deg * deg * int_power(p, deg - 1) * arccos_integral(deg - 1, rho) / NT_2PI;
+}
+
+static double rectified_monomial_value(const nt_op *op, double u, double *deriv)
+{
+  int deg = (int) op->p1;
+  if (!(u > 0)) {
+    *deriv = 0.0;
+    return 0.0;
+  }
+  *deriv = deg == 0 ? 0.0 : deg * int_power(u, deg - 1);
+  return int_power(u, deg);
+}
+
+/* E[u^k v^k] for (u, v) ~ N(0, [[s1, c], [c, s2]]) (Isserlis): the sum over
+   j = k, k - 2, ... of (k!)^2 / (j! h!^2 2^(2h)) c^j (s1 s2)^h, h = (k - j) / 2;
+   the coefficients by their ratio j (j - 1) / (4 (h + 1)^2), from k! at j = k. */
+static double monomial_moment(int deg, double s1, double s2, double c)
+{
+  double coef = 1.0;
+  for (int i = 2; i <= deg; i++) coef *= i;
+  double sum = 0.0;
+  for (int j = deg, h = 0; j >= 0; j -= 2, h++) {
+    sum += coef * int_power(c, j) * int_power(s1 * s2, h);
+    coef *= (double) j * (j - 1) / (4.0 * (h + 1) * (h + 1));
+  }
+  return sum;
+}
+
+/* u^k: E[u^k v^k] and, for the derivative k u^(k-1), k^2 E[u^(k-1) v^(k-1)]. */
+static void monomial_dual(const nt_op *op, double s1, double s2, double r1, double r2, double c,
+                          double *k, double *kdot)
+{
+  (void) r1; (void) r2;
+  int deg = (int) op->p1;
+  *k = monomial_moment(deg, s1, s2, c);
+  *kdot = deg == 0 ? 0.0 : (double) deg * deg * monomial_moment(deg - 1, s1, s2, c);
+}
+
+static double monomial_value(const nt_op *op, double u, double *deriv)
+{
+  int deg = (int) op->p1;
+  *deriv = deg == 0 ? 0.0 : deg * int_power(u, deg - 1);
+  return int_power(u, deg);
+}
+
 /* Registry entries: code, name, kind, variances, dual, value, and the
    engines' steps (every engine's elementwise step calls the hooks; ABReLU
    has its own vectorised step in the fully connected engine). */
@@ -194,6 +385,14 @@ const nt_op_info nt_elementwise_ops[] = {
   {4, "gelu", NT_KIND_ELEMENTWISE, 0, gelu_dual, gelu_value, NT_ELEMENTWISE_STEPS},
   {5, "identity", NT_KIND_ELEMENTWISE | NT_KIND_HOMOGENEOUS, 0, identity_dual, identity_value,
    NT_ELEMENTWISE_STEPS},
-  {NT_OP_TABLE, "table", NT_KIND_ELEMENTWISE, 0, table_dual, NULL, NT_ELEMENTWISE_STEPS}
+  {NT_OP_TABLE, "table", NT_KIND_ELEMENTWISE, 0, table_dual, NULL, NT_ELEMENTWISE_STEPS},
+  {16, "sin", NT_KIND_ELEMENTWISE, 0, sin_dual, sin_value, NT_ELEMENTWISE_STEPS},
+  {17, "exp", NT_KIND_ELEMENTWISE, 0, exp_dual, exp_value, NT_ELEMENTWISE_STEPS},
+  {18, "gaussian", NT_KIND_ELEMENTWISE, 0, gaussian_dual, gaussian_value, NT_ELEMENTWISE_STEPS},
+  {19, "sign", NT_KIND_ELEMENTWISE, 0, sign_dual, sign_value, NT_ELEMENTWISE_STEPS},
+  {20, "rectified_monomial", NT_KIND_ELEMENTWISE, 0, rectified_monomial_dual,
+   rectified_monomial_value, NT_ELEMENTWISE_STEPS, degree_check},
+  {21, "monomial", NT_KIND_ELEMENTWISE, 0, monomial_dual, monomial_value, NT_ELEMENTWISE_STEPS,
+   degree_check}
 };
 const int nt_n_elementwise_ops = (int) (sizeof(nt_elementwise_ops) / sizeof(nt_elementwise_ops[0]));

@@ -154,6 +154,7 @@ typedef struct {
   int slot, first, count;
   int fuse;               /* the fusion pass: the next op may run inside this one */
   double p1, p2;          /* dense, conv: w_var, b_var; activations: their parameters */
+  double p3, p4;          /* activations with more parameters */
   const nt_table *table;  /* NT_OP_TABLE only */
   const struct nt_op_info_s *info;
 } nt_op;
@@ -191,6 +192,7 @@ typedef struct nt_op_info_s {
   nt_conv_hook conv;
   nt_fl_forward_hook fl_forward;
   nt_fl_backward_hook fl_backward;
+  const char *(*check)(const nt_op *op);   /* NULL, or why the parameters are invalid */
 } nt_op_info;
 
 /* The engines' steps (fc.c, conv.c, finite.c), named in the registry. */
@@ -233,6 +235,7 @@ extern const int nt_n_elementwise_ops;
 
 /* Rows of the integer matrix of a plan (R/plan.R), one column per op. */
 enum { NT_P_CODE, NT_P_TRAINABLE, NT_P_TABLE, NT_P_SLOT, NT_P_FIRST, NT_P_COUNT, NT_P_ROWS };
+#define NT_N_PARAMS 4    /* rows of the plan's double matrix: p1..p4 per op */
 
 /* Rows of the geometry matrix of a spatial plan (R/plan-spatial.R). */
 enum {

@@ -79,8 +79,8 @@ void nt_plan_read(SEXP ops_int, SEXP ops_dbl, SEXP tables, nt_plan *plan)
 {
   if (!Rf_isInteger(ops_int) || !Rf_isMatrix(ops_int))
     Rf_error("'ops_int' must be an integer matrix with %d rows", NT_P_ROWS);
-  if (TYPEOF(ops_dbl) != REALSXP || !Rf_isMatrix(ops_dbl) || Rf_nrows(ops_dbl) != 2)
-    Rf_error("'ops_dbl' must be a double matrix with 2 rows");
+  if (TYPEOF(ops_dbl) != REALSXP || !Rf_isMatrix(ops_dbl) || Rf_nrows(ops_dbl) != NT_N_PARAMS)
+    Rf_error("'ops_dbl' must be a double matrix with %d rows", NT_N_PARAMS);
   int n = Rf_ncols(ops_int);
   if (Rf_ncols(ops_dbl) != n)
     Rf_error("'ops_int' and 'ops_dbl' must have the same number of columns");
@@ -107,17 +107,22 @@ void nt_plan_read(SEXP ops_int, SEXP ops_dbl, SEXP tables, nt_plan *plan)
     op->slot = col[NT_P_SLOT];
     op->first = col[NT_P_FIRST];
     op->count = col[NT_P_COUNT];
-    op->p1 = od[2 * l];
-    op->p2 = od[2 * l + 1];
+    const double *pd = od + (size_t) NT_N_PARAMS * l;
+    op->p1 = pd[0];
+    op->p2 = pd[1];
+    op->p3 = pd[2];
+    op->p4 = pd[3];
     op->table = NULL;
-    if (!R_FINITE(op->p1) || !R_FINITE(op->p2))
-      Rf_error("layer %d has a non-finite parameter", l + 1);
+    for (int i = 0; i < NT_N_PARAMS; i++)
+      if (!R_FINITE(pd[i])) Rf_error("layer %d has a non-finite parameter", l + 1);
     const nt_op_info *info = nt_op_lookup(op->code);
     if (info == NULL) Rf_error("layer %d has an unknown code %d", l + 1, op->code);
     op->info = info;
     op->kind = info->kind;
     if (info->variances && (op->p1 < 0 || op->p2 < 0))
       Rf_error("layer %d has a negative variance", l + 1);
+    const char *bad = info->check ? info->check(op) : NULL;
+    if (bad) Rf_error("layer %d (%s): %s", l + 1, info->name, bad);
     if (op->code == NT_OP_TABLE) {
       int ti = col[NT_P_TABLE];
       if (ti < 1 || ti > ntab) Rf_error("layer %d names a missing activation table", l + 1);
