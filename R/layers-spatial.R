@@ -42,10 +42,14 @@ nt_conv <- function(filter = 3, w_var = 1, b_var = 0,
 #'
 #' `nt_avg_pool(window, stride)` averages each network's activations over
 #' windows (both positions of the kernel are pooled; windows that do not fit
-#' are dropped). The readouts turn an image into a vector: `nt_flatten()`
+#' are dropped); `nt_sum_pool(window, stride)` sums them, so its kernels are
+#' those of the average times `q^2` for windows of `q` positions (a later
+#' nonlinearity sees the larger variance). The readouts turn an image into a vector: `nt_flatten()`
 #' averages the kernel over the spatial diagonal, `K <- mean_i K[i, i]`;
 #' `nt_global_avg_pool()` averages over all position pairs,
-#' `K <- mean_{i, i'} K[i, i']`; `nt_local_avg_pool(c)` is the local average
+#' `K <- mean_{i, i'} K[i, i']`, and `nt_global_sum_pool()` sums over them,
+#' `K <- sum_{i, i'} K[i, i']` (the kernel of the activations summed over all
+#' `P` positions: `P^2` times the average's); `nt_local_avg_pool(c)` is the local average
 #' pooling of Li et al. (2019): `K <- (1/P) sum_i sum_{i'} K[i, i']` over the
 #' positions `i'` within `c` rows and `c` columns of `i` (inside the image), so
 #' `c = 0` is `nt_flatten()` and `c >= max(H, W) - 1` is `P` times
@@ -76,11 +80,22 @@ nt_avg_pool <- function(window = 2, stride = window) {
 
 #' @rdname spatial_layers
 #' @export
+nt_sum_pool <- function(window = 2, stride = window) {
+  new_layer("pool", "SumPool", window = check_pair(window, "window"),
+            stride = check_pair(stride, "stride"), sum = TRUE)
+}
+
+#' @rdname spatial_layers
+#' @export
 nt_flatten <- function() new_layer("readout", "Flatten", readout = "flatten")
 
 #' @rdname spatial_layers
 #' @export
 nt_global_avg_pool <- function() new_layer("readout", "GlobalAvgPool", readout = "gap")
+
+#' @rdname spatial_layers
+#' @export
+nt_global_sum_pool <- function() new_layer("readout", "GlobalSumPool", readout = "gap", sum = TRUE)
 
 #' @rdname spatial_layers
 #' @export

@@ -297,7 +297,7 @@ format.nt_layer <- function(x, ...) {
                    if (x$trainable) "" else ", frozen"))
   }
   if (x$kind == "pool") {
-    return(sprintf("AvgPool(%s, stride %s)", paste(x$window, collapse = "x"),
+    return(sprintf("%s(%s, stride %s)", x$name, paste(x$window, collapse = "x"),
                    paste(x$stride, collapse = "x")))
   }
   if (identical(x$readout, "lap")) return(sprintf("LocalAvgPool(c = %d)", x$c))

@@ -145,10 +145,18 @@ compile_layer.nt_dense <- function(layer, ctx, where) {
 #' @export
 compile_layer.nt_activation <- function(layer, ctx, where) {
   slot <- single_stream(ctx, layer, where)
-  if (ctx$state[[slot + 1L]]$mixed)
+  # an activation's dual kernels are expectations over a Gaussian input: the
+  # output of another activation, or a pooling of it, is not one (relu(relu(u))
+  # is relu(u), not the dual applied twice)
+  st <- ctx$state[[slot + 1L]]
+  if (st$mixed)
     layer_error(where, layer, paste0(
       "follows a fan-in whose output is not Gaussian (a product, a concatenation, or a sum ",
       "with an activated branch): put a dense or convolutional layer before it"))
+  if (!st$gaussian)
+    layer_error(where, layer, paste0(
+      "follows an activation (directly or through pooling), whose output is not Gaussian: ",
+      "put a dense or convolutional layer before it"))
   table <- 0L
   if (layer$code == "table") {
     ctx$custom[[length(ctx$custom) + 1L]] <- layer
@@ -191,7 +199,7 @@ compile_layer.nt_conv <- function(layer, ctx, where) {
 compile_layer.nt_pool <- function(layer, ctx, where) {
   slot <- spatial_stream(ctx, layer, where)
   a <- window_out(ctx, slot, layer, where, layer$window, layer$stride, "valid")
-  emit(ctx, op_code("pool"), slot,
+  emit(ctx, op_code("pool"), slot, params = c(as.numeric(isTRUE(layer$sum)), 0),
        geom = c(qh = layer$window[1], qw = layer$window[2], sh = layer$stride[1],
                 sw = layer$stride[2]),
        out = list(h = a$ay[["out"]], w = a$ax[["out"]]))
@@ -204,7 +212,8 @@ compile_layer.nt_readout <- function(layer, ctx, where) {
   # a window reaching the whole image is the same kernel for any larger c,
   # and the band of offsets grows as c^2: cut c there
   lapc <- if (layer$readout == "lap") min(layer$c, max(st$h, st$w) - 1L) else 0L
-  emit(ctx, op_code(layer$readout), slot, geom = c(lapc = lapc),
+  emit(ctx, op_code(layer$readout), slot, params = c(as.numeric(isTRUE(layer$sum)), 0),
+       geom = c(lapc = lapc),
        out = list(h = 1L, w = 1L, spatial = FALSE))
 }
 

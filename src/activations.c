@@ -199,9 +199,14 @@ static double identity_value(const nt_op *op, double u, double *deriv)
 static void sin_dual(const nt_op *op, double s1, double s2, double r1, double r2, double c,
                      double *k, double *kdot)
 {
-  (void) r1; (void) r2;
+  (void) s1; (void) s2;
   double a = op->p1, b2 = op->p2 * op->p2;
-  double minus = s1 + s2 - 2.0 * c, plus = s1 + s2 + 2.0 * c;
+  /* Var(u -+ v) = (r1 - r2)^2 + 2 (r1 r2 -+ c), with c within 4 ulps of
+     +-r1 r2 snapped (as in pair_gap): at large variances the rounding of
+     the Gram matrix would otherwise decide the kernel of parallel inputs */
+  double p = r1 * r2, tol = 4.0 * DBL_EPSILON * p, dr = (r1 - r2) * (r1 - r2);
+  double gm = p - c, gp = p + c;
+  double minus = dr + 2.0 * (fabs(gm) <= tol ? 0.0 : gm), plus = dr + 2.0 * (fabs(gp) <= tol ? 0.0 : gp);
   double near = exp(-0.5 * b2 * (minus > 0 ? minus : 0.0));
   double far = cos(2.0 * op->p3) * exp(-0.5 * b2 * (plus > 0 ? plus : 0.0));
   *k = a * a * 0.5 * (near - far);
@@ -238,10 +243,12 @@ static double exp_value(const nt_op *op, double u, double *deriv)
 static void gaussian_dual(const nt_op *op, double s1, double s2, double r1, double r2, double c,
                           double *k, double *kdot)
 {
-  (void) r1; (void) r2;
   double a2 = op->p1 * op->p1, b = op->p2;
   double m1 = 1.0 - 2.0 * b * s1, m2 = 1.0 - 2.0 * b * s2;
-  double det = m1 * m2 - 4.0 * b * b * c * c;
+  /* det = 1 - 2 b (s1 + s2) + 4 b^2 (s1 s2 - c^2), the last factor from
+     pair_gap (snapped for parallel inputs, never negative) */
+  double p = r1 * r2, m = p > 1.0 ? p : 1.0;
+  double det = 1.0 - 2.0 * b * (s1 + s2) + 4.0 * b * b * m * m * pair_gap(p, c, m);
   if (m1 <= 0 || m2 <= 0 || det <= 0) {
     *k = INFINITY;
     *kdot = INFINITY;

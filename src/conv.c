@@ -246,7 +246,7 @@ static void avg_pool_full(const sp_plan *sp, int l, sp_work *ws)
   int wi = G(l, NT_G_WIN), ho = G(l, NT_G_HOUT), wo = G(l, NT_G_WOUT), hi = G(l, NT_G_HIN);
   int qh = G(l, NT_G_QH), qw = G(l, NT_G_QW), sh = G(l, NT_G_SH), sw = G(l, NT_G_SW);
   size_t pi = (size_t) hi * wi, po = (size_t) ho * wo;
-  double scale = 1.0 / ((double) qh * qw * qh * qw);
+  double scale = sp->plan.ops[l].p1 == 1 ? 1.0 : 1.0 / ((double) qh * qw * qh * qw);   /* sum or mean */
   for (size_t o = 0; o < po; o++) {
     int oy = (int) (o / wo), ox = (int) (o % wo);
     for (size_t o2 = 0; o2 < po; o2++) {
@@ -304,7 +304,7 @@ static void readout(const sp_plan *sp, int l, sp_work *ws)
       }
     }
   }
-  if (code == NT_OP_GAP) norm /= p;
+  if (code == NT_OP_GAP) norm = sp->plan.ops[l].p1 == 1 ? 1.0 : norm / p;   /* sum or mean */
   ws->k2[0] = sk * norm;
   ws->t2[0] = st * norm;
 }

@@ -270,7 +270,7 @@ void nt_fl_pool_forward(const fl_layer *L, fl_tape *tp, int l)
 {
   int n = tp->n;
   const double *in = tp->a[L->in];
-  double *out = tp->a[l + 1], s = 1.0 / (L->qh * L->qw);
+  double *out = tp->a[l + 1], s = L->op->p1 == 1 ? 1.0 : 1.0 / (L->qh * L->qw);
   memset(out, 0, (size_t) L->pout * n * L->cout * sizeof(double));
   for (int i = 0; i < n; i++)
     for (int o = 0; o < L->pout; o++)
@@ -292,12 +292,12 @@ void nt_fl_gap_forward(const fl_layer *L, fl_tape *tp, int l)
 {
   int n = tp->n;
   const double *in = tp->a[L->in];
-  double *out = tp->a[l + 1];
+  double *out = tp->a[l + 1], s = L->op->p1 == 1 ? 1.0 : 1.0 / L->pin;   /* sum or mean */
   memset(out, 0, (size_t) n * L->cout * sizeof(double));
   for (int i = 0; i < n; i++)
     for (int p = 0; p < L->pin; p++)
       for (int c = 0; c < L->cin; c++)
-        out[(size_t) i * L->cout + c] += in[((size_t) i * L->pin + p) * L->cin + c] / L->pin;
+        out[(size_t) i * L->cout + c] += in[((size_t) i * L->pin + p) * L->cin + c] * s;
 }
 
 void nt_fl_fanout_forward(const fl_layer *L, fl_tape *tp, int l)
@@ -385,7 +385,7 @@ void nt_fl_pool_backward(const fl_layer *L, fl_tape *tp, int l, nt_fl_visit visi
   (void) visit; (void) ctx;
   int n = tp->n;
   const double *delta = tp->d[l + 1];
-  double *next = tp->d[L->in], s = 1.0 / (L->qh * L->qw);
+  double *next = tp->d[L->in], s = L->op->p1 == 1 ? 1.0 : 1.0 / (L->qh * L->qw);
   for (int i = 0; i < n; i++)
     for (int o = 0; o < L->pout; o++)
       for (int ay = 0; ay < L->qh; ay++)
@@ -411,11 +411,11 @@ void nt_fl_gap_backward(const fl_layer *L, fl_tape *tp, int l, nt_fl_visit visit
 {
   (void) visit; (void) ctx;
   const double *delta = tp->d[l + 1];
-  double *next = tp->d[L->in];
+  double *next = tp->d[L->in], s = L->op->p1 == 1 ? 1.0 : 1.0 / L->pin;
   for (int i = 0; i < tp->n; i++)
     for (int p = 0; p < L->pin; p++)
       for (int c = 0; c < L->cin; c++)
-        next[((size_t) i * L->pin + p) * L->cin + c] += delta[(size_t) i * L->cout + c] / L->pin;
+        next[((size_t) i * L->pin + p) * L->cin + c] += delta[(size_t) i * L->cout + c] * s;
 }
 
 void nt_fl_fanin_backward(const fl_layer *L, fl_tape *tp, int l, nt_fl_visit visit, void *ctx)

@@ -6,19 +6,26 @@
    at load time. */
 #include "ntk.h"
 
+/* Pooling ops: p1 = 0 averages, p1 = 1 sums (SumPool, GlobalSumPool). */
+static const char *pool_check(const nt_op *op)
+{
+  return op->p1 == 0 || op->p1 == 1 ? NULL : "the pooling flag must be 0 (average) or 1 (sum)";
+}
+
 /* code, name, kind, variances, dual, value, then each engine's step:
-   fully connected, convolutional, finite forward and backward */
+   fully connected, convolutional, finite forward and backward, and the
+   check of the parameters */
 static const nt_op_info structural_ops[] = {
   {NT_OP_DENSE, "dense", NT_KIND_AFFINE | NT_KIND_HOMOGENEOUS, 1, NULL, NULL,
    nt_fc_dense, nt_conv_dense, nt_fl_affine_forward, nt_fl_affine_backward},
   {NT_OP_CONV, "conv", NT_KIND_AFFINE | NT_KIND_SPATIAL | NT_KIND_HOMOGENEOUS, 1, NULL, NULL,
    NULL, nt_conv_conv, nt_fl_affine_forward, nt_fl_affine_backward},
   {NT_OP_AVGPOOL, "pool", NT_KIND_SPATIAL | NT_KIND_HOMOGENEOUS, 0, NULL, NULL,
-   NULL, nt_conv_pool, nt_fl_pool_forward, nt_fl_pool_backward},
+   NULL, nt_conv_pool, nt_fl_pool_forward, nt_fl_pool_backward, pool_check},
   {NT_OP_FLATTEN, "flatten", NT_KIND_READOUT | NT_KIND_HOMOGENEOUS, 0, NULL, NULL,
    NULL, nt_conv_readout, nt_fl_flatten_forward, nt_fl_copy_backward},
   {NT_OP_GAP, "gap", NT_KIND_READOUT | NT_KIND_HOMOGENEOUS, 0, NULL, NULL,
-   NULL, nt_conv_readout, nt_fl_gap_forward, nt_fl_gap_backward},
+   NULL, nt_conv_readout, nt_fl_gap_forward, nt_fl_gap_backward, pool_check},
   {NT_OP_LAP, "lap", NT_KIND_READOUT | NT_KIND_HOMOGENEOUS, 0, NULL, NULL,
    NULL, nt_conv_readout, NULL, NULL},
   {NT_OP_FANOUT, "fanout", NT_KIND_BRANCH, 0, NULL, NULL,

@@ -122,3 +122,42 @@ test_that("bad parameters are refused in R and in C", {
   expect_error(.Call(ntk:::C_ntk_fc_kernel, x, NULL, plan$ints, plan$dbls[1:2, ], list(), c(TRUE, TRUE), 1L,
                      FALSE, TRUE), "4 rows")
 })
+
+test_that("sum pooling is average pooling times the window, in kernels and finite networks", {
+  set.seed(5)
+  img <- array(rnorm(3 * 4 * 4 * 2), c(3, 4, 4, 2))
+  pooled <- function(pool, readout) nt_serial(nt_conv(3), nt_relu(), pool, nt_conv(1), nt_erf(), readout, nt_dense())
+  for (what in c("ntk", "nngp")) {
+    # a linear readout right after: exactly q^2 = 16 (window) and P^2 = 256 (4 x 4 image) times
+    avg <- nt_kernel(nt_serial(nt_conv(3), nt_relu(), nt_avg_pool(2), nt_flatten(), nt_dense()), img, what = what)
+    sum <- nt_kernel(nt_serial(nt_conv(3), nt_relu(), nt_sum_pool(2), nt_flatten(), nt_dense()), img, what = what)
+    expect_equal(unclass(sum)[, ], 16 * unclass(avg)[, ], tolerance = 1e-13)
+    gap <- nt_kernel(nt_serial(nt_conv(3), nt_relu(), nt_global_avg_pool(), nt_dense()), img, what = what)
+    gsp <- nt_kernel(nt_serial(nt_conv(3), nt_relu(), nt_global_sum_pool(), nt_dense()), img, what = what)
+    expect_equal(unclass(gsp)[, ], 256 * unclass(gap)[, ], tolerance = 1e-13)
+  }
+  # a nonlinearity after the pooling sees the larger variance: Monte Carlo of
+  # finite networks (width 1024, 6 draws: errors of a few per cent; 0.1 is
+  # several standard errors)
+  net <- pooled(nt_sum_pool(2), nt_global_sum_pool())
+  want <- nt_kernel(net, img, what = c("ntk", "nngp"))
+  got <- nt_empirical(net, img, width = 1024, samples = 6, what = c("ntk", "nngp"), seed = 3)
+  for (k in c("ntk", "nngp")) expect_lt(max(abs(got[[k]] - want[[k]])) / max(abs(want[[k]])), 0.1)
+  expect_match(format(nt_sum_pool(2)), "SumPool\\(2x2")
+  plan <- ntk:::compile_spatial_plan(net, c(4L, 4L, 2L))
+  d <- plan$dbls
+  d[1, plan$ints["code", ] == ntk:::op_code("pool")] <- 0.5
+  expect_error(.Call(ntk:::C_ntk_conv_kernel, aperm(img, 4:1), NULL, plan$ints, d, plan$geom, plan$band,
+                     plan$full, list(), c(TRUE, TRUE), 1L, FALSE), "pooling flag")
+})
+
+test_that("an activation after an activation or a pooled activation is refused", {
+  # relu(relu(u)) = relu(u): applying the dual twice would be a wrong kernel
+  expect_error(nt_kernel(nt_serial(nt_dense(), nt_relu(), nt_relu(), nt_dense()), matrix(1:4, 2)),
+               "layer 3 \\(ReLU\\) follows an activation")
+  img <- array(rnorm(8), c(2, 2, 2, 1))
+  expect_error(nt_kernel(nt_serial(nt_conv(1), nt_relu(), nt_sum_pool(2), nt_relu(), nt_flatten(), nt_dense()), img),
+               "through pooling")
+  expect_error(nt_kernel(nt_serial(nt_conv(1), nt_relu(), nt_avg_pool(2), nt_erf(), nt_flatten(), nt_dense()), img),
+               "through pooling")
+})

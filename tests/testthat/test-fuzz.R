@@ -3,8 +3,10 @@
 # Inf). Every case ends in a clear R error or in finite, exactly symmetric
 # kernels that equal the same pairs computed as a cross kernel.
 random_activation <- function() {
-  switch(sample(6, 1), nt_relu(), nt_leaky_relu(runif(1, -1, 1)), nt_abs(), nt_erf(), nt_gelu(),
-         nt_identity())
+  switch(sample(11, 1), nt_relu(), nt_leaky_relu(runif(1, -1, 1)), nt_abs(), nt_erf(), nt_gelu(),
+         nt_identity(), nt_sin(runif(1, 0, 2), runif(1, 0, 3), runif(1, -3, 3)),
+         nt_rectified_monomial(sample(0:3, 1)), nt_sign(), nt_exp(1, runif(1, -1, 1)),
+         nt_gaussian(1, runif(1, -1, 0.2)))
 }
 random_dense <- function() {
   w <- if (runif(1) < 0.03) -1 else runif(1, 0, 3)
@@ -13,7 +15,12 @@ random_dense <- function() {
 }
 random_fc_net <- function() {
   layers <- list(random_dense())
-  for (i in seq_len(sample(0:5, 1))) layers <- c(layers, list(if (runif(1) < 0.5) random_activation() else random_dense()))
+  # an activation follows a dense layer, except in a few invalid cases
+  for (i in seq_len(sample(0:5, 1))) {
+    after_dense <- inherits(layers[[length(layers)]], "nt_dense")
+    layers <- c(layers, list(if (runif(1) < 0.5 && (after_dense || runif(1) < 0.05)) random_activation()
+                             else random_dense()))
+  }
   if (runif(1) < 0.03) layers <- c(layers, list(nt_flatten()))       # invalid on matrices
   nt_serial(layers)
 }
@@ -24,7 +31,11 @@ random_cnn <- function() {
     layers <- c(layers, list(random_activation(), nt_conv(sample(1:3, 1), 2, padding = sample(c("same", "circular"), 1))))
   if (runif(1) < 0.2) layers <- c(layers, list(nt_avg_pool(sample(1:2, 1))))
   readout <- switch(sample(3, 1), nt_flatten(), nt_global_avg_pool(), nt_local_avg_pool(sample(0:2, 1)))
-  tail <- if (runif(1) < 0.05) list(nt_conv(1)) else list(random_activation(), nt_dense(2))  # some invalid
+  tail <- switch(sample(c(1, 2, 2, 2, 3, 3, 3, 3), 1),
+                 list(nt_conv(1)),                                        # invalid after the readout
+                 list(nt_dense(1), random_activation(), nt_dense(2)),
+                 list(nt_dense(2)))
+  if (runif(1) < 0.05) tail <- c(list(random_activation()), tail)         # invalid: not Gaussian
   nt_serial(c(layers, list(random_activation(), readout), tail))
 }
 random_rows <- function(n, d) {
