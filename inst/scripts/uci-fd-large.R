@@ -9,8 +9,9 @@
 # 28056 samples). Records per dataset the seconds and the peak resident
 # memory of this R process during it (Linux: VmHWM, reset before each).
 #
-#   Rscript inst/scripts/uci-fd-large.R ../shared/uci-fd inst/results
-# Resumable (datasets in the output are kept). Writes uci-fd-large.csv (one
+#   Rscript inst/scripts/uci-fd-large.R ../shared/uci-fd inst/results [--no-run]
+# Resumable (datasets in the output are kept; --no-run only recomputes the
+# summaries from them). Writes uci-fd-large.csv (one
 # row per dataset, with seconds and peak_gb), uci-fd-large-summary.csv (the
 # five statistics on the paper's 90 datasets, read from uci-fd.csv, and
 # those done here) and uci-fd-large-ranks.csv (our accuracy beside the best
@@ -19,6 +20,7 @@ suppressPackageStartupMessages(library(ntk))
 args <- commandArgs(trailingOnly = TRUE)
 fd_dir <- if (length(args) >= 1) args[1] else "../shared/uci-fd"
 out_dir <- if (length(args) >= 2) args[2] else "inst/results"
+run_more <- !(length(args) >= 3 && args[3] == "--no-run")
 stopifnot(dir.exists(fd_dir))
 nt_threads(1)
 out_file <- file.path(out_dir, "uci-fd-large.csv")
@@ -39,7 +41,7 @@ sizes <- vapply(sort(basename(list.dirs(fd_dir, recursive = FALSE))), function(n
 }, 1)
 large <- names(sort(sizes[!is.na(sizes) & sizes > 5000]))
 done <- if (file.exists(out_file)) utils::read.csv(out_file) else NULL
-for (name in setdiff(large, done$dataset)) {
+for (name in if (run_more) setdiff(large, done$dataset) else character()) {
   gc()
   peak_reset()
   started <- proc.time()[["elapsed"]]
