@@ -13,8 +13,9 @@ uci_kernel_source <- function(x, max_depth, threads) {
     on.exit(timer$seconds <- timer$seconds + proc.time()[["elapsed"]] - started)
     expr
   }
-  family_bytes <- 2 * nrow(grid) * as.double(nrow(x))^2 * 8    # the NTKs and the NNGPs
-  if (family_bytes <= available_memory() / 2) {
+  # the NTKs and the NNGPs of the whole family
+  together <- 2 * nrow(grid) * as.double(nrow(x))^2 * 8 <= available_memory() / 2
+  if (together) {
     kernels <- timed(lapply(nt_fc_family(x, max_depth = max_depth, arora = TRUE, threads = threads,
                                          progress = FALSE)$ntk, function(k) k@.Data))
     get <- function(r) kernels[[r]]
@@ -30,6 +31,5 @@ uci_kernel_source <- function(x, max_depth, threads) {
       cache$kernel
     }
   }
-  list(grid = grid, kernel = get, seconds = function() timer$seconds,
-       together = family_bytes <= available_memory() / 2)
+  list(grid = grid, kernel = get, seconds = function() timer$seconds, together = together)
 }

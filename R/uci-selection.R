@@ -52,13 +52,15 @@ training_split <- function(holdout, train) {
 }
 
 # Majority vote of class codes; a tie goes to the class backed by the
-# better-ranked members (the weights differ by less than one vote in all).
+# better-ranked members (the rank weights of all members add to less than
+# half a vote, for any ensemble size).
 vote <- function(preds, n_classes) {
-  if (length(preds) == 1L) return(as.vector(preds[[1]]))
+  size <- length(preds)
+  if (size == 1L) return(as.vector(preds[[1]]))
   votes <- matrix(0, length(preds[[1]]), n_classes)
-  for (m in seq_along(preds)) {
+  for (m in seq_len(size)) {
     cell <- cbind(seq_along(preds[[m]]), preds[[m]])
-    votes[cell] <- votes[cell] + 1 + (length(preds) - m) * 1e-6
+    votes[cell] <- votes[cell] + 1 + 0.5 * (size - m) / size^2
   }
   max.col(votes, ties.method = "first")
 }

@@ -203,13 +203,6 @@ uci_fold <- function(f, data, setup, opts, paper = NULL) {
        capped = pick$capped, refit_capped = sum(vapply(preds, attr, 1, "capped")))
 }
 
-# One warning per dataset for the SVM fits that libsvm's iteration limit stopped
-warn_capped_fits <- function(name, validation, refits) {
-  if (validation + refits == 0) return(invisible())
-  warning(sprintf(paste("dataset '%s': %d one-against-one SVM fit(s) stopped at libsvm's iteration limit",
-                        "(max(1e7, 100 l) iterations), %d of them in the chosen configurations' refits"),
-                  name, validation + refits, refits), call. = FALSE)
-}
 
 #' Summary statistics of a UCI comparison
 #'

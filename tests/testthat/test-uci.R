@@ -187,6 +187,10 @@ test_that("the training-part protocol never reads a fold's test labels", {
 test_that("the vote of an ensemble breaks ties by rank", {
   expect_equal(ntk:::vote(list(c(1L, 2L, 3L), c(2L, 2L, 1L), c(3L, 1L, 1L)), 3L), c(1L, 2L, 1L))
   expect_equal(ntk:::vote(list(c(2L, 1L)), 2L), c(2L, 1L))
+  # rank weights never outvote a majority, whatever the ensemble size
+  many <- c(rep(list(1L), 999), rep(list(2L), 1001))
+  expect_equal(ntk:::vote(many, 2L), 2L)
+  expect_equal(ntk:::vote(c(rep(list(2L), 1000), rep(list(1L), 1000)), 2L), 2L)
 })
 
 test_that("nt_uci_summary computes ranks, P90, P95 and PMA as defined", {
