@@ -41,7 +41,7 @@ nt_empirical <- function(net, x, z = NULL, width = 512, samples = 1, what = "ntk
   setup <- finite_setup(net, x, z)
   with_seed(seed, {
     res <- .Call(C_ntk_empirical, setup$data, setup$shape, setup$plan$ints, setup$plan$dbls,
-                 setup$plan$geom, width, samples, progress)
+                 setup$plan$geom, setup$plan$tables, width, samples, progress)
   })
   names(res) <- c("ntk", "nngp")
   for (w in what) if (!all(is.finite(res[[w]])))
@@ -117,7 +117,7 @@ nt_train <- function(net, x, y, width = 512, learning_rate = 1, steps = 100, x_t
   test <- if (is.null(x_test)) NULL else finite_setup(net, x_test, NULL, like = x)$data
   with_seed(seed, {
     res <- .Call(C_ntk_train, setup$data, y, test, setup$shape, setup$plan$ints,
-                 setup$plan$dbls, setup$plan$geom, width, learning_rate, record, ntk, center, progress)
+                 setup$plan$dbls, setup$plan$geom, setup$plan$tables, width, learning_rate, record, ntk, center, progress)
   })
   names(res) <- c("train", "test", "weight_change", "ntk_start", "ntk_end")
   label <- paste0("step=", record)

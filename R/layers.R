@@ -69,6 +69,20 @@ new_activation <- function(name, code, params = c(0, 0), ...) {
 #' - `nt_monomial(degree)`: `u^k`; `E[u^k v^k]` by Isserlis' theorem, the sum
 #'   over `j = k, k - 2, ..., >= 0` of
 #'   `(k!)^2 / (j! h!^2 4^h) c^j (s1 s2)^h`, `h = (k - j) / 2`.
+#' - `nt_polynomial(coef)`: `sum_k coef[k + 1] u^k`, any polynomial of
+#'   degree up to 20. Writing `u = sqrt(s1) z` with `z` standard normal,
+#'   `p(sqrt(s) z) = sum_m s^(m/2) d_m(s) He_m(z)` in the probabilists'
+#'   Hermite polynomials, where
+#'   `d_m(s) = sum_j a_(m+2j) s^j (m+2j)! / (m! j! 2^j)`; since
+#'   `E[He_m(z1) He_n(z2)] = m! rho^m` when `m = n` and 0 otherwise,
+#'   `E[p(u) p(v)] = sum_m m! d_m(s1) d_m(s2) c^m`, exact for any
+#'   variances (the derivative kernel is the same sum for `p'`).
+#' - `nt_hermite(degree)`: the normalised Hermite polynomial
+#'   `He_k(u) / sqrt(k!)` (`He_0 = 1`, `He_1 = u`,
+#'   `He_(k+1) = u He_k - k He_(k-1)`), a polynomial layer. On inputs of
+#'   unit variance its NNGP is `c^k` and its derivative kernel `k c^(k-1)`
+#'   (neural-tangents' `Hermite`, which assumes unit variance); here the
+#'   kernel is exact for any variance.
 #' - `nt_gelu()`: `u * pnorm(u)`, the exact GELU; `nt_identity()`.
 #'
 #' Degrees are whole numbers from 0 to 20. For any other function use
@@ -77,13 +91,16 @@ new_activation <- function(name, code, params = c(0, 0), ...) {
 #' @param a,b,c The activation's parameters, as in its formula.
 #' @param slope Slope of the negative part.
 #' @param gamma The inverse squared length scale of `nt_rbf()`.
-#' @param degree The power `k`.
+#' @param degree The power `k` (the Hermite polynomial's degree).
+#' @param coef The coefficients `a_0, ..., a_k` of `sum_k a_k u^k`, constant
+#'   first (as [stats::polyroot()] takes them): 1 to 21 finite numbers.
 #' @return A layer object of class `nt_layer`.
 #' @examples
 #' nt_serial(nt_dense(), nt_leaky_relu(0.1), nt_dense())
 #' x <- matrix(rnorm(6), 3)
 #' nt_kernel(nt_serial(nt_dense(), nt_rectified_monomial(2), nt_dense()), x)
 #' nt_kernel(nt_serial(nt_dense(), nt_sin(1, 2, 0.5), nt_dense()), x, what = "nngp")
+#' nt_kernel(nt_serial(nt_dense(), nt_polynomial(c(1, 0, -0.5)), nt_dense()), x)
 #' @name activations
 NULL
 
@@ -169,6 +186,40 @@ nt_rectified_monomial <- function(degree) {
 #' @export
 nt_monomial <- function(degree) {
   new_activation(sprintf("Monomial(%d)", degree <- check_degree(degree)), "monomial", degree)
+}
+
+#' @rdname activations
+#' @export
+nt_polynomial <- function(coef) {
+  if (!is.numeric(coef) || !length(coef) || length(coef) > 21L || anyNA(coef) ||
+      !all(is.finite(coef)))
+    stop("`coef` must be 1 to 21 finite numbers (degree 0 to 20, constant first)", call. = FALSE)
+  coef <- as.numeric(coef)
+  new_activation(sprintf("Polynomial(%s)", paste(format(coef, digits = 4), collapse = ", ")),
+                 "polynomial", coef = coef)
+}
+
+#' @rdname activations
+#' @export
+nt_hermite <- function(degree) {
+  degree <- check_degree(degree)
+  layer <- nt_polynomial(hermite_coefficients(degree) / sqrt(factorial(degree)))
+  layer$name <- sprintf("Hermite(%d)", degree)
+  layer
+}
+
+# Coefficients (constant first) of the probabilists' Hermite polynomial He_k,
+# by He_(k+1) = u He_k - k He_(k-1).
+hermite_coefficients <- function(degree) {
+  prev <- 0    # He_(k-1), with He_(-1) = 0
+  cur <- 1     # He_k
+  for (k in seq_len(degree) - 1L) {
+    nxt <- c(0, cur)
+    nxt[seq_along(prev)] <- nxt[seq_along(prev)] - k * prev
+    prev <- cur
+    cur <- nxt
+  }
+  cur
 }
 
 check_degree <- function(degree) check_count(degree, "degree", lower = 0L, upper = 20L)

@@ -75,7 +75,9 @@ compile_network <- function(net, shape = NULL) {
          call. = FALSE)
   plan <- assemble_plan(ctx$cols)
   plan$custom <- ctx$custom
-  plan$tables <- vector("list", length(ctx$custom))
+  # an R function's table is fitted to the inputs later (fit_tables());
+  # a polynomial's coefficients are its data
+  plan$tables <- lapply(ctx$custom, function(layer) layer$coef)
   # tables fitted beforehand on a superset of the inputs (nt_kernel_tiled()
   # attaches those of all inputs to the network it sends to its workers)
   preset <- attr(net, "ntk_tables")
@@ -158,7 +160,7 @@ compile_layer.nt_activation <- function(layer, ctx, where) {
       "follows an activation (directly or through pooling), whose output is not Gaussian: ",
       "put a dense or convolutional layer before it"))
   table <- 0L
-  if (layer$code == "table") {
+  if (layer$code %in% c("table", "polynomial")) {   # per-layer data in plan$tables
     ctx$custom[[length(ctx$custom) + 1L]] <- layer
     table <- length(ctx$custom)
   }

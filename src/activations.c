@@ -272,9 +272,8 @@ static void sign_dual(const nt_op *op, double s1, double s2, double r1, double r
                       double *k, double *kdot)
 {
   (void) op; (void) s1; (void) s2;
-  double p = r1 * r2;
-  double rho = p > 0 ? c / p : 0.0;
-  *k = (2.0 / NT_PI) * asin(rho > 1 ? 1.0 : (rho < -1 ? -1.0 : rho));
+  /* snapped: asin's infinite slope at 1 turns one ulp of rho into 1e-8 */
+  *k = (2.0 / NT_PI) * asin(nt_pair_rho(r1, r2, c));
   *kdot = 0.0;
 }
 
@@ -332,8 +331,7 @@ static void rectified_monomial_dual(const nt_op *op, double s1, double s2, doubl
     *kdot = 0.0;
     return;
   }
-  double rho = c / p;
-  rho = rho > 1 ? 1.0 : (rho < -1 ? -1.0 : rho);
+  double rho = nt_pair_rho(r1, r2, c);   /* snapped: J_0 = pi - acos(rho) */
   *k = int_power(p, deg) * arccos_integral(deg, rho) / NT_2PI;
   *kdot = deg == 0 ? 0.0 : (double) deg * deg * int_power(p, deg - 1) * arccos_integral(deg - 1, rho) / NT_2PI;
 }
@@ -381,6 +379,56 @@ static double monomial_value(const nt_op *op, double u, double *deriv)
   return int_power(u, deg);
 }
 
+/* E[p(u) q(v)] for polynomials p = sum a_k u^k, q = sum b_k v^k (n
+   coefficients each) and (u, v) ~ N(0, [[s1, c], [c, s2]]), by the Hermite
+   expansion: p(sqrt(s1) z) = sum_m c_m He_m(z) with c_m = s1^(m/2) d_m(s1),
+   d_m(s) = sum_j a_(m+2j) s^j (m+2j)! / (m! j! 2^j), and E[He_m He_m'] of
+   standard normals with correlation rho is m! rho^m [m = m'], so
+   E = sum_m m! d_m(s1) d'_m(s2) c^m: no square root, no division, exact at
+   zero variance and at parallel inputs. */
+static double polynomial_moment(const double *a, const double *b, int n, double s1, double s2,
+                                double c)
+{
+  double sum = 0.0, m_fact = 1.0, c_pow = 1.0;
+  for (int m = 0; m < n; m++) {
+    double da = 0.0, db = 0.0, t = 1.0, s1_pow = 1.0, s2_pow = 1.0;
+    for (int j = 0; m + 2 * j < n; j++) {   /* t = (m+2j)! / (m! j! 2^j) */
+      da += a[m + 2 * j] * s1_pow * t;
+      db += b[m + 2 * j] * s2_pow * t;
+      t *= (double) (m + 2 * j + 1) * (m + 2 * j + 2) / (2.0 * (j + 1));
+      s1_pow *= s1;
+      s2_pow *= s2;
+    }
+    sum += m_fact * da * db * c_pow;
+    m_fact *= m + 1;
+    c_pow *= c;
+  }
+  return sum;
+}
+
+/* sum a_k u^k: E[phi phi] and, for phi' = sum (k + 1) a_(k+1) u^k, E[phi' phi']. */
+static void polynomial_dual(const nt_op *op, double s1, double s2, double r1, double r2,
+                            double c, double *k, double *kdot)
+{
+  (void) r1; (void) r2;
+  double deriv[NT_MAX_POLY_COEF];
+  int n = op->ncoef;
+  for (int i = 0; i + 1 < n; i++) deriv[i] = (i + 1) * op->coef[i + 1];
+  *k = polynomial_moment(op->coef, op->coef, n, s1, s2, c);
+  *kdot = n > 1 ? polynomial_moment(deriv, deriv, n - 1, s1, s2, c) : 0.0;
+}
+
+static double polynomial_value(const nt_op *op, double u, double *deriv)
+{
+  double v = 0.0, d = 0.0;
+  for (int i = op->ncoef - 1; i >= 0; i--) {   /* Horner, the derivative alongside */
+    d = d * u + v;
+    v = v * u + op->coef[i];
+  }
+  *deriv = d;
+  return v;
+}
+
 /* Registry entries: code, name, kind, variances, dual, value, and the
    engines' steps (every engine's elementwise step calls the hooks; ABReLU
    has its own vectorised step in the fully connected engine). */
@@ -400,6 +448,8 @@ const nt_op_info nt_elementwise_ops[] = {
   {20, "rectified_monomial", NT_KIND_ELEMENTWISE, 0, rectified_monomial_dual,
    rectified_monomial_value, NT_ELEMENTWISE_STEPS, degree_check},
   {21, "monomial", NT_KIND_ELEMENTWISE, 0, monomial_dual, monomial_value, NT_ELEMENTWISE_STEPS,
-   degree_check}
+   degree_check},
+  {NT_OP_POLY, "polynomial", NT_KIND_ELEMENTWISE, 0, polynomial_dual, polynomial_value,
+   NT_ELEMENTWISE_STEPS}
 };
 const int nt_n_elementwise_ops = (int) (sizeof(nt_elementwise_ops) / sizeof(nt_elementwise_ops[0]));

@@ -515,8 +515,8 @@ static void ntk_visit(const fl_layer *L, int l, const double *feat, const double
   vmaxset(vmax);
 }
 
-static void fl_read(SEXP x, SEXP shape, SEXP ops_int, SEXP ops_dbl, SEXP geom, SEXP width,
-                    nt_plan *plan, fl_net *net, int *n)
+static void fl_read(SEXP x, SEXP shape, SEXP ops_int, SEXP ops_dbl, SEXP geom, SEXP tables,
+                    SEXP width, nt_plan *plan, fl_net *net, int *n)
 {
   if (TYPEOF(shape) != INTSXP || XLENGTH(shape) != 3) Rf_error("'shape' must be 3 integers");
   int h = INTEGER(shape)[0], w = INTEGER(shape)[1], c = INTEGER(shape)[2];
@@ -526,9 +526,7 @@ static void fl_read(SEXP x, SEXP shape, SEXP ops_int, SEXP ops_dbl, SEXP geom, S
   if ((double) Rf_nrows(x) != (double) h * w * c) Rf_error("'x' must have H W C rows");
   nt_check_finite(REAL(x), XLENGTH(x), "x");
   *n = Rf_ncols(x);
-  SEXP no_tables = PROTECT(Rf_allocVector(VECSXP, 0));
-  nt_plan_read(ops_int, ops_dbl, no_tables, plan);
-  UNPROTECT(1);
+  nt_plan_read(ops_int, ops_dbl, tables, plan);   /* tables: polynomial coefficients */
   nt_plan_require(plan, NT_ENGINE_FINITE);
   if (!Rf_isInteger(geom) || !Rf_isMatrix(geom) || Rf_nrows(geom) != NT_G_ROWS ||
       Rf_ncols(geom) != plan->nops)
@@ -587,14 +585,14 @@ static R_xlen_t empirical_sample(void *vctx, R_xlen_t task)
   return 0;
 }
 
-SEXP ntk_empirical(SEXP x, SEXP shape, SEXP ops_int, SEXP ops_dbl, SEXP geom, SEXP width,
-                   SEXP samples, SEXP progress)
+SEXP ntk_empirical(SEXP x, SEXP shape, SEXP ops_int, SEXP ops_dbl, SEXP geom, SEXP tables,
+                   SEXP width, SEXP samples, SEXP progress)
 {
   nt_mem_begin();
   nt_plan plan;
   fl_net net;
   int n;
-  fl_read(x, shape, ops_int, ops_dbl, geom, width, &plan, &net, &n);
+  fl_read(x, shape, ops_int, ops_dbl, geom, tables, width, &plan, &net, &n);
   int ns = nt_check_int_scalar(samples, "samples", 1, 1000000);
   nt_check_alloc(n, n, 2, "the empirical kernels");
   SEXP ntk = PROTECT(Rf_allocMatrix(REALSXP, n, n));
@@ -728,14 +726,14 @@ static R_xlen_t train_step(void *vctx, R_xlen_t task)
 }
 
 SEXP ntk_train(SEXP x, SEXP y, SEXP x_test, SEXP shape, SEXP ops_int, SEXP ops_dbl, SEXP geom,
-               SEXP width, SEXP learning_rate, SEXP record, SEXP want_ntk, SEXP center,
+               SEXP tables, SEXP width, SEXP learning_rate, SEXP record, SEXP want_ntk, SEXP center,
                SEXP progress)
 {
   nt_mem_begin();
   nt_plan plan;
   fl_net net;
   int n, m = 0;
-  fl_read(x, shape, ops_int, ops_dbl, geom, width, &plan, &net, &n);
+  fl_read(x, shape, ops_int, ops_dbl, geom, tables, width, &plan, &net, &n);
   if (TYPEOF(y) != REALSXP || XLENGTH(y) != n) Rf_error("'y' must be a double vector, one value per input");
   nt_check_finite(REAL(y), n, "y");
   if (!Rf_isNull(x_test)) {

@@ -6,8 +6,8 @@ SEXP ntk_fc_kernel(SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP);
 SEXP ntk_fc_self(SEXP, SEXP, SEXP, SEXP);
 SEXP ntk_omp_info(void);
 SEXP ntk_fc_family(SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP);
-SEXP ntk_empirical(SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP);
-SEXP ntk_train(SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP);
+SEXP ntk_empirical(SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP);
+SEXP ntk_train(SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP);
 SEXP ntk_conv_kernel(SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP);
 SEXP ntk_conv_self(SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP);
 SEXP ntk_act_dual(SEXP, SEXP, SEXP, SEXP, SEXP, SEXP);
@@ -23,8 +23,8 @@ static const R_CallMethodDef call_methods[] = {
   {"ntk_fc_self", (DL_FUNC) &ntk_fc_self, 4},
   {"ntk_omp_info", (DL_FUNC) &ntk_omp_info, 0},
   {"ntk_fc_family", (DL_FUNC) &ntk_fc_family, 8},
-  {"ntk_empirical", (DL_FUNC) &ntk_empirical, 8},
-  {"ntk_train", (DL_FUNC) &ntk_train, 13},
+  {"ntk_empirical", (DL_FUNC) &ntk_empirical, 9},
+  {"ntk_train", (DL_FUNC) &ntk_train, 14},
   {"ntk_conv_kernel", (DL_FUNC) &ntk_conv_kernel, 11},
   {"ntk_conv_self", (DL_FUNC) &ntk_conv_self, 7},
   {"ntk_act_dual", (DL_FUNC) &ntk_act_dual, 6},

@@ -11,8 +11,9 @@
       per layer class): an integer matrix, one column per op, rows named by
       the registry (code, trainable, table, slot, first, count); a double
       matrix (two parameters); a geometry matrix (positions in and out,
-      filter, stride, padding, band scale); for nt_activation() layers a
-      tabulated function with its quadrature rules.  Every op acts on the
+      filter, stride, padding, band scale); a list of per-layer data: for
+      nt_activation() layers a tabulated function with its quadrature rules,
+      for polynomial layers their coefficients.  Every op acts on the
       kernel state in `slot` (fan-out and fan-in also on `count` slots from
       `first`): a plain network uses slot 0 alone.  Op codes and row names
       are read from C when the package loads (ntk_op_layout), never copied.
@@ -117,7 +118,8 @@ enum {
   NT_OP_FANOUT = 12,  /* copies slot into first..first+count-1 */
   NT_OP_SUM = 13,     /* slot <- slot + first + ... (independent branches) */
   NT_OP_PROD = 14,    /* slot <- slot * first * ... (independent branches) */
-  NT_OP_CONCAT = 15   /* slot <- the mean of the branches (channels concatenated) */
+  NT_OP_CONCAT = 15,  /* slot <- the mean of the branches (channels concatenated) */
+  NT_OP_POLY = 22     /* a polynomial; its coefficients in the plan's `tables` list */
 };
 
 enum {
@@ -156,6 +158,8 @@ typedef struct {
   double p1, p2;          /* dense, conv: w_var, b_var; activations: their parameters */
   double p3, p4;          /* activations with more parameters */
   const nt_table *table;  /* NT_OP_TABLE only */
+  const double *coef;     /* NT_OP_POLY only: a_0..a_degree of sum a_k u^k */
+  int ncoef;
   const struct nt_op_info_s *info;
 } nt_op;
 
@@ -236,6 +240,7 @@ extern const int nt_n_elementwise_ops;
 /* Rows of the integer matrix of a plan (R/plan.R), one column per op. */
 enum { NT_P_CODE, NT_P_TRAINABLE, NT_P_TABLE, NT_P_SLOT, NT_P_FIRST, NT_P_COUNT, NT_P_ROWS };
 #define NT_N_PARAMS 4    /* rows of the plan's double matrix: p1..p4 per op */
+#define NT_MAX_POLY_COEF 21   /* polynomial layers: degree 0..20 */
 
 /* Rows of the geometry matrix of a spatial plan (R/plan-spatial.R). */
 enum {

@@ -1,6 +1,8 @@
 /* A network compiled by R/plan.R: an integer matrix (code, trainable,
-   table index) and a double matrix (two parameters), one column per layer,
-   plus the list of activation tables. */
+   table index, slots) and a double matrix (four parameters), one column
+   per layer, plus the list `tables` of per-layer data: the tabulated R
+   functions of nt_activation() layers (lists) and the coefficients of
+   polynomial layers (double vectors), each named by its layer's table index. */
 #include "ntk.h"
 
 static void read_table(SEXP tab, nt_table *t)
@@ -25,6 +27,22 @@ static void read_table(SEXP tab, nt_table *t)
     Rf_error("malformed quadrature rule in activation table");
   t->nrad = (int) XLENGTH(rx); t->rad_x = REAL(rx); t->rad_w = REAL(rw);
   t->nang = (int) XLENGTH(ax); t->ang_x = REAL(ax); t->ang_w = REAL(aw);
+}
+
+/* The coefficients of polynomial layer l: entry ti (1-based) of `tables`,
+   a finite double vector of 1 to NT_MAX_POLY_COEF values. */
+static void read_coefficients(SEXP tables, int ti, int ntab, int l, nt_op *op)
+{
+  if (ti < 1 || ti > ntab || TYPEOF(VECTOR_ELT(tables, ti - 1)) != REALSXP)
+    Rf_error("layer %d (polynomial) names no coefficient vector", l + 1);
+  SEXP a = VECTOR_ELT(tables, ti - 1);
+  R_xlen_t n = XLENGTH(a);
+  if (n < 1 || n > NT_MAX_POLY_COEF)
+    Rf_error("layer %d (polynomial) must have 1 to %d coefficients (degree 0 to %d)", l + 1,
+             NT_MAX_POLY_COEF, NT_MAX_POLY_COEF - 1);
+  nt_check_finite(REAL(a), n, "polynomial coefficients");
+  op->coef = REAL(a);
+  op->ncoef = (int) n;
 }
 
 /* The slots of a plan: every op reads live slots, a fan-out writes free
@@ -91,8 +109,9 @@ void nt_plan_read(SEXP ops_int, SEXP ops_dbl, SEXP tables, nt_plan *plan)
   nt_table *tab = (nt_table *) R_alloc(ntab > 0 ? ntab : 1, sizeof(nt_table));
   int *have = (int *) R_alloc(ntab > 0 ? ntab : 1, sizeof(int));
   for (int i = 0; i < ntab; i++) {
-    have[i] = VECTOR_ELT(tables, i) != R_NilValue;
-    if (have[i]) read_table(VECTOR_ELT(tables, i), tab + i);
+    SEXP ti = VECTOR_ELT(tables, i);
+    have[i] = ti != R_NilValue && TYPEOF(ti) != REALSXP;   /* a double vector: coefficients */
+    if (have[i]) read_table(ti, tab + i);
   }
   plan->nops = n;
   plan->nact = 0;
@@ -113,6 +132,8 @@ void nt_plan_read(SEXP ops_int, SEXP ops_dbl, SEXP tables, nt_plan *plan)
     op->p3 = pd[2];
     op->p4 = pd[3];
     op->table = NULL;
+    op->coef = NULL;
+    op->ncoef = 0;
     for (int i = 0; i < NT_N_PARAMS; i++)
       if (!R_FINITE(pd[i])) Rf_error("layer %d has a non-finite parameter", l + 1);
     const nt_op_info *info = nt_op_lookup(op->code);
@@ -126,8 +147,11 @@ void nt_plan_read(SEXP ops_int, SEXP ops_dbl, SEXP tables, nt_plan *plan)
     if (op->code == NT_OP_TABLE) {
       int ti = col[NT_P_TABLE];
       if (ti < 1 || ti > ntab) Rf_error("layer %d names a missing activation table", l + 1);
+      if (VECTOR_ELT(tables, ti - 1) != R_NilValue && !have[ti - 1])
+        Rf_error("layer %d names activation table %d, which is not a table", l + 1, ti);
       op->table = have[ti - 1] ? tab + ti - 1 : NULL;
     }
+    if (op->code == NT_OP_POLY) read_coefficients(tables, col[NT_P_TABLE], ntab, l, op);
     if (info->kind & NT_KIND_ELEMENTWISE) plan->nact++;
   }
   check_slots(plan);

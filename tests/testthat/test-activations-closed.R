@@ -21,7 +21,11 @@ closed_forms <- list(
   list(nt_monomial(1), function(u) u),
   list(nt_monomial(2), function(u) u^2),
   list(nt_monomial(3), function(u) u^3),
-  list(nt_abrelu(-0.3, 1.7), function(u) ifelse(u > 0, 1.7 * u, -0.3 * u)))
+  list(nt_abrelu(-0.3, 1.7), function(u) ifelse(u > 0, 1.7 * u, -0.3 * u)),
+  list(nt_polynomial(c(0.3, -1, 0.5, 0.2)), function(u) 0.3 - u + 0.5 * u^2 + 0.2 * u^3),
+  list(nt_polynomial(0.7), function(u) 0 * u + 0.7, function(u) 0 * u),
+  list(nt_hermite(4), function(u) (u^4 - 6 * u^2 + 3) / sqrt(24)),
+  list(nt_hermite(5), function(u) (u^5 - 10 * u^3 + 15 * u) / sqrt(120)))
 
 test_that("every closed form agrees with quadrature of its function to 1e-6", {
   set.seed(1)
@@ -70,6 +74,19 @@ test_that("closed forms hold on special inputs", {
   for (k in 1:4)
     expect_equal(diag(nngp(nt_rectified_monomial(k))), s^k * prod(seq(1, 2 * k - 1, by = 2)) / 2,
                  tolerance = 1e-12)
+  # polynomials: u^3 is nt_monomial(3); on unit-variance inputs the normalised
+  # Hermite polynomial of degree k has NNGP c^k and derivative kernel k c^(k-1)
+  expect_equal(nngp(nt_polynomial(c(0, 0, 0, 1))), nngp(nt_monomial(3)), tolerance = 1e-13)
+  xu <- x / sqrt(rowMeans(x^2))                              # s = 1 for every row
+  gu <- tcrossprod(xu) / d
+  for (k in 0:6) {
+    both <- nt_kernel(nt_serial(nt_dense(1, 0), nt_hermite(k), nt_dense(1, 0)), xu, what = c("ntk", "nngp"))
+    expect_equal(unclass(both$nngp)[, ], gu^k, tolerance = 1e-12, label = sprintf("Hermite(%d) NNGP", k))
+    # NTK after the last dense layer: c^k + c (k c^(k-1)) = (1 + k) c^k
+    expect_equal(unclass(both$ntk)[, ], (1 + k) * gu^k, tolerance = 1e-12, label = sprintf("Hermite(%d) NTK", k))
+  }
+  # a polynomial's kernel is a polynomial in c: E[(a + b u)(a + b v)] = a^2 + b^2 c
+  expect_equal(nngp(nt_polynomial(c(0.5, 2))), 0.25 + 4 * g, tolerance = 1e-13, ignore_attr = TRUE)
   # sign on orthogonal inputs: 0; on identical ones: 1
   xo <- rbind(c(1, 0, 0), c(0, 2, 0), c(1, 0, 0))
   ks <- unclass(nt_kernel(nt_serial(nt_dense(), nt_sign()), xo, what = "nngp"))[, ]
@@ -91,7 +108,8 @@ test_that("finite networks of these activations converge to their kernels", {
   x <- matrix(rnorm(9), 3) * 0.6
   cases <- list(list(nt_erf(1.5, 0.7, 0.3), 0.05), list(nt_sin(1.2, 1.5, 0.4), 0.08),
                 list(nt_exp(0.5, 0.6), 0.05), list(nt_gaussian(1.1, -0.7), 0.05),
-                list(nt_sign(), 0.06), list(nt_rectified_monomial(2), 0.06), list(nt_monomial(3), 0.2))
+                list(nt_sign(), 0.06), list(nt_rectified_monomial(2), 0.06), list(nt_monomial(3), 0.2),
+                list(nt_polynomial(c(0.2, 1, -0.4)), 0.06), list(nt_hermite(3), 0.2))
   for (case in cases) {
     net <- nt_serial(nt_dense(1.3, 0.2), case[[1]], nt_dense(1, 0.1))
     want <- nt_kernel(net, x, what = c("ntk", "nngp"))
@@ -121,6 +139,25 @@ test_that("bad parameters are refused in R and in C", {
   }
   expect_error(.Call(ntk:::C_ntk_fc_kernel, x, NULL, plan$ints, plan$dbls[1:2, ], list(), c(TRUE, TRUE), 1L,
                      FALSE, TRUE), "4 rows")
+  # polynomials: coefficients checked in R, and in C when called directly
+  expect_error(nt_polynomial(numeric(0)), "`coef`")
+  expect_error(nt_polynomial(c(1, NA)), "`coef`")
+  expect_error(nt_polynomial(rep(1, 22)), "`coef`")
+  expect_error(nt_polynomial("a"), "`coef`")
+  expect_error(nt_hermite(-1), "`degree`")
+  poly <- ntk:::compile_plan(nt_serial(nt_dense(), nt_polynomial(c(1, 2)), nt_dense()))
+  fc <- function(tables, ints = poly$ints)
+    .Call(ntk:::C_ntk_fc_kernel, x, NULL, ints, poly$dbls, tables, c(TRUE, TRUE), 1L, FALSE, TRUE)
+  expect_equal(fc(poly$tables)[[1]], unclass(nt_kernel(nt_serial(nt_dense(), nt_polynomial(c(1, 2)), nt_dense()), x))[, ],
+               ignore_attr = TRUE)
+  expect_error(fc(list()), "names no coefficient vector")
+  expect_error(fc(list(numeric(0))), "1 to 21 coefficients")
+  expect_error(fc(list(rep(1, 22))), "1 to 21 coefficients")
+  expect_error(fc(list(c(1, NaN))), "polynomial coefficients")
+  expect_error(fc(list(list(1))), "names no coefficient vector|8 elements")
+  ints <- poly$ints
+  ints["table", 2] <- 5L
+  expect_error(fc(poly$tables, ints), "names no coefficient vector")
 })
 
 test_that("sum pooling is average pooling times the window, in kernels and finite networks", {

@@ -207,7 +207,7 @@ test_that("branching plans with one perturbed cell give an R error or finite ker
     conv = function(ints) .Call(ntk:::C_ntk_conv_kernel, img, NULL, ints, sp$dbls, sp$geom,
                                 sp$band, sp$full, list(), c(TRUE, TRUE), 1L, FALSE),
     finite = function(ints) .Call(ntk:::C_ntk_empirical, fin$data, fin$shape, ints, fin$plan$dbls,
-                                  fin$plan$geom, 8L, 1L, FALSE))
+                                  fin$plan$geom, list(), 8L, 1L, FALSE))
   plans <- list(fc = fc$ints, conv = sp$ints, finite = fin$plan$ints)
   values <- c(-1L, 0L, 1L, 2L, 3L, 13L, 15L, 31L, 32L, 1000000L, NA)
   errors <- 0; total <- 0

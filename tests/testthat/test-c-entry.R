@@ -17,9 +17,9 @@ valid_calls <- function() {
                            c(TRUE, FALSE), 1L, FALSE),
     ntk_conv_self = list(img, spg$ints, spg$dbls, spg$geom, spg$band, TRUE, list()),
     ntk_act_dual = list(act$ints, act$dbls, list(), c(1, 2), c(1, 3), c(0.5, -1)),
-    ntk_empirical = list(fin$data, fin$shape, fin$plan$ints, fin$plan$dbls, fin$plan$geom, 8L, 1L, FALSE),
+    ntk_empirical = list(fin$data, fin$shape, fin$plan$ints, fin$plan$dbls, fin$plan$geom, list(), 8L, 1L, FALSE),
     ntk_train = list(fin$data, c(1, 2, 3), NULL, fin$shape, fin$plan$ints, fin$plan$dbls,
-                     fin$plan$geom, 8L, 0.1, c(0L, 2L), FALSE, TRUE, FALSE),
+                     fin$plan$geom, list(), 8L, 0.1, c(0L, 2L), FALSE, TRUE, FALSE),
     ntk_sym_eigen = list(crossprod(matrix(rnorm(9), 3))),
     ntk_as_kernel_matrix = list(matrix(1, 2, 2), list(c("a", "b"), NULL)),
     ntk_svm_ovo = list(tcrossprod(matrix(rnorm(8), 4)), c(1L, 2L, 1L, 2L), 1:3, 4L, 1, 1e-3))
@@ -83,6 +83,6 @@ test_that("the op registry is the one list of op codes, and engines refuse what 
   fin <- finite_setup(nt_cnn(1, readout = "flatten"), array(rnorm(2 * 16), c(2, 4, 4, 1)), NULL)
   lap <- fin$plan$ints
   lap[1, ncol(lap) - 1L] <- op_code("lap")
-  expect_error(.Call(C_ntk_empirical, fin$data, fin$shape, lap, fin$plan$dbls, fin$plan$geom, 8L, 1L, FALSE),
+  expect_error(.Call(C_ntk_empirical, fin$data, fin$shape, lap, fin$plan$dbls, fin$plan$geom, list(), 8L, 1L, FALSE),
                "\\(lap\\) has no finite-network counterpart")
 })

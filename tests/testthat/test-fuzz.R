@@ -3,10 +3,11 @@
 # Inf). Every case ends in a clear R error or in finite, exactly symmetric
 # kernels that equal the same pairs computed as a cross kernel.
 random_activation <- function() {
-  switch(sample(11, 1), nt_relu(), nt_leaky_relu(runif(1, -1, 1)), nt_abs(), nt_erf(), nt_gelu(),
+  switch(sample(13, 1), nt_relu(), nt_leaky_relu(runif(1, -1, 1)), nt_abs(), nt_erf(), nt_gelu(),
          nt_identity(), nt_sin(runif(1, 0, 2), runif(1, 0, 3), runif(1, -3, 3)),
          nt_rectified_monomial(sample(0:3, 1)), nt_sign(), nt_exp(1, runif(1, -1, 1)),
-         nt_gaussian(1, runif(1, -1, 0.2)))
+         nt_gaussian(1, runif(1, -1, 0.2)), nt_polynomial(rnorm(sample(1:5, 1))),
+         nt_hermite(sample(0:4, 1)))
 }
 random_dense <- function() {
   w <- if (runif(1) < 0.03) -1 else runif(1, 0, 3)

@@ -22,6 +22,10 @@ fuzz_calls <- function() {
   fc <- ns$compile_plan(fcnet)
   calls$fc <- list(ns$C_ntk_fc_kernel, list(x, NULL, fc$ints, fc$dbls, list(), c(TRUE, TRUE), 1L,
                                             FALSE, TRUE))
+  poly <- ns$compile_plan(nt_serial(nt_dense(1, 0.1), nt_polynomial(c(0.5, -1, 0.3)), nt_dense(1),
+                                     nt_hermite(3), nt_dense(1)))
+  calls$poly <- list(ns$C_ntk_fc_kernel, list(x, NULL, poly$ints, poly$dbls, poly$tables, c(TRUE, TRUE),
+                                              1L, FALSE, TRUE))
   fam <- ns$compile_plan(nt_fc(2))
   calls$fc_self <- list(ns$C_ntk_fc_self, list(c(1, 2, 0), fc$ints, fc$dbls, list()))
   act <- ns$compile_plan(nt_serial(nt_gelu()))
@@ -36,15 +40,17 @@ fuzz_calls <- function() {
   }
   finite <- list(fc = ns$finite_setup(fcnet, x, NULL),
                  cnn = ns$finite_setup(nt_cnn(2, readout = "flatten"), img4, NULL),
-                 res = ns$finite_setup(cnets$res, img4, NULL))
+                 res = ns$finite_setup(cnets$res, img4, NULL),
+                 poly = ns$finite_setup(nt_serial(nt_dense(1, 0.1), nt_polynomial(c(0.5, -1, 0.3)),
+                                                  nt_dense(1)), x, NULL))
   for (nm in names(finite)) {
     fin <- finite[[nm]]
     n <- ncol(fin$data)
     calls[[paste0("empirical_", nm)]] <- list(ns$C_ntk_empirical, list(
-      fin$data, fin$shape, fin$plan$ints, fin$plan$dbls, fin$plan$geom, 8L, 1L, FALSE))
+      fin$data, fin$shape, fin$plan$ints, fin$plan$dbls, fin$plan$geom, fin$plan$tables, 8L, 1L, FALSE))
     calls[[paste0("train_", nm)]] <- list(ns$C_ntk_train, list(
       fin$data, as.numeric(seq_len(n)), NULL, fin$shape, fin$plan$ints, fin$plan$dbls,
-      fin$plan$geom, 8L, 0.01, c(0L, 2L), TRUE, TRUE, FALSE))
+      fin$plan$geom, fin$plan$tables, 8L, 0.01, c(0L, 2L), TRUE, TRUE, FALSE))
   }
   calls
 }
