@@ -178,7 +178,7 @@ finite_setup <- function(net, x, z, like = NULL) {
     if (!is.null(like) && ncol(x) != ncol(as_input_matrix(like, "x")))
       stop("`x_test` must have the columns of `x`", call. = FALSE)
     shape <- c(1L, 1L, ncol(x))
-    plan <- compile_plan(net)
+    plan <- compile_plan(net, ncol(x))
     data <- cbind(t(x), if (!is.null(z)) t(z))
   }
   codes <- plan$ints["code", ]

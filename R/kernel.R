@@ -102,7 +102,7 @@ kernel_values <- function(net, x, z, wanted, threads, progress, flip = FALSE) {
 }
 
 matrix_kernels <- function(net, x, z, wanted, threads, progress) {
-  plan <- fit_matrix_tables(compile_plan(net), x, z)
+  plan <- fit_matrix_tables(compile_plan(net, ncol(x)), x, z)
   res <- .Call(C_ntk_fc_kernel, x, z, plan$ints, plan$dbls, plan$tables,
                unname(wanted), threads, progress, gram_native())
   names(res) <- c("ntk", "nngp")   # in place: setNames() would share the kernels

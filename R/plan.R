@@ -44,11 +44,14 @@ geometry_rows <- function() op_layout("geometry")
 
 # shape: NULL for matrix inputs (dense layers and activations only), or
 # c(H, W, C) for images.
-compile_network <- function(net, shape = NULL) {
+# columns: the inputs' width (matrix inputs), to refuse a normalisation of
+# the inputs over one column; NULL when not known yet.
+compile_network <- function(net, shape = NULL, columns = NULL) {
   net <- as_network(net)
   images <- !is.null(shape)
   ctx <- new.env(parent = emptyenv())
   ctx$images <- images
+  ctx$input_shape <- if (images) shape else c(1L, 1L, columns)
   ctx$cols <- list()
   ctx$custom <- list()
   ctx$streams <- 0L
@@ -86,7 +89,7 @@ compile_network <- function(net, shape = NULL) {
   plan
 }
 
-compile_plan <- function(net) compile_network(net)
+compile_plan <- function(net, columns = NULL) compile_network(net, columns = columns)
 
 compile_spatial_plan <- function(net, shape) {
   built_for <- attr(net, "input_shape")
@@ -166,6 +169,26 @@ compile_layer.nt_activation <- function(layer, ctx, where) {
   }
   emit(ctx, op_code(layer$code), slot, layer$params %||% c(0, 0), table = table,
        out = list(indep = integer(0), gaussian = FALSE))
+}
+
+#' @export
+compile_layer.nt_layer_norm <- function(layer, ctx, where) {
+  slot <- single_stream(ctx, layer, where)
+  st <- ctx$state[[slot + 1L]]
+  # the normaliser is the limit of a mean over infinitely many Gaussian
+  # units: the state must be one (as for an activation)
+  if (st$mixed || !st$gaussian)
+    layer_error(where, layer, paste0("follows an activation, pooling of one or a non-Gaussian fan-in: ",
+                                     "put a dense or convolutional layer before it"))
+  over_space <- layer$axis == "all" && st$spatial
+  codes <- vapply(ctx$cols, function(col) col$ints[["code"]], integer(1))
+  if (!any(codes %in% op_code(c("dense", "conv")))) {   # it normalises the inputs themselves
+    shape <- ctx$input_shape
+    width <- if (over_space) prod(shape) else shape[length(shape)]
+    if (length(width) && width < 2L)
+      layer_error(where, layer, sprintf("normalises the inputs over an axis of width %d", width))
+  }
+  emit(ctx, op_code(if (over_space) "layer_norm_all" else "layer_norm"), slot, c(layer$eps, 0))
 }
 
 spatial_stream <- function(ctx, layer, where) {

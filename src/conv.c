@@ -477,33 +477,66 @@ int nt_conv_readout(struct nt_conv_pass *p, const nt_op *op, int l)
   return 0;
 }
 
-/* Returns 1 + l when the activation table is missing or too narrow (self
-   pass). */
-int nt_conv_elementwise(struct nt_conv_pass *p, const nt_op *op, int l)
+/* The self-variance planes (s, sqrt s, 1 / sqrt s per position) of op l's
+   input for x and z; in the self pass they are recorded first from the
+   state's spatial diagonal.  Returns 1 + l when the activation table is
+   missing or too narrow (self pass), else 0. */
+static int self_planes(struct nt_conv_pass *p, const nt_op *op, int l, size_t pos, int nb,
+                       const double **xs, const double **zs)
 {
   const sp_plan *sp = p->sp;
-  sp_work *ws = p->ws;
-  int nb;
-  const int *part;
-  size_t pos = slot_layout(p, op, l, &nb, &part);
   int spatial = p->sps[op->slot];
   size_t off = NT_SELF * sp->act_off[p->act];
-  const double *xs = p->selfx, *zs = p->selfz;
-  if (p->record) {
-    double *rec = p->record + off, top = 0;
-    for (size_t i = 0; i < pos; i++) {
-      double s = ws->k[i * nb + (!spatial ? 0 : sp->full ? (int) i : sp->k0)];
-      rec[i] = s;
-      rec[pos + i] = sqrt(s);
-      rec[2 * pos + i] = s > 0 ? 1.0 / rec[pos + i] : 0.0;
-      if (s > top) top = s;
-    }
-    if (op->code == NT_OP_TABLE &&
-        (op->table == NULL || !(nt_table_reach(op->table, top) <= -op->table->lo)))
-      return l + 1;
-    xs = zs = p->record;
+  *xs = p->selfx + off;
+  *zs = p->selfz + off;
+  if (!p->record) return 0;
+  double *rec = p->record + off, top = 0;
+  for (size_t i = 0; i < pos; i++) {
+    double s = p->ws->k[i * nb + (!spatial ? 0 : sp->full ? (int) i : sp->k0)];
+    rec[i] = s;
+    rec[pos + i] = sqrt(s);
+    rec[2 * pos + i] = s > 0 ? 1.0 / rec[pos + i] : 0.0;
+    if (s > top) top = s;
   }
-  activate(op, ws, pos, nb, sp->full && spatial, part, xs + off, zs + off);
+  if (op->code == NT_OP_TABLE &&
+      (op->table == NULL || !(nt_table_reach(op->table, top) <= -op->table->lo)))
+    return l + 1;
+  *xs = *zs = rec;
+  return 0;
+}
+
+int nt_conv_elementwise(struct nt_conv_pass *p, const nt_op *op, int l)
+{
+  int nb;
+  const int *part;
+  const double *xs, *zs;
+  size_t pos = slot_layout(p, op, l, &nb, &part);
+  int failed = self_planes(p, op, l, pos, nb, &xs, &zs);
+  if (failed) return failed;
+  activate(op, p->ws, pos, nb, p->sp->full && p->sps[op->slot], part, xs, zs);
+  p->act++;
+  return 0;
+}
+
+/* Layer normalisation over channels and space: every entry divided by the
+   square roots of the two images' mean variances over the positions
+   (plus eps; normalize.c). */
+int nt_conv_norm_all(struct nt_conv_pass *p, const nt_op *op, int l)
+{
+  int nb;
+  const int *part;
+  const double *xs, *zs;
+  size_t pos = slot_layout(p, op, l, &nb, &part);
+  self_planes(p, op, l, pos, nb, &xs, &zs);
+  double mx = 0, mz = 0;
+  for (size_t i = 0; i < pos; i++) { mx += xs[i]; mz += zs[i]; }
+  double g = 1.0 / sqrt(mx / pos + op->p1) / sqrt(mz / pos + op->p1);
+  sp_work *ws = p->ws;
+  for (size_t e = 0; e < pos * nb; e++) {
+    if (part && part[e] < 0) continue;
+    ws->k[e] *= g;
+    ws->t[e] *= g;
+  }
   p->act++;
   return 0;
 }

@@ -114,6 +114,11 @@ static void fl_build(fl_net *net, const nt_plan *plan, const int *geom, int h0, 
       L->pout = p; L->hout = h; L->wout = w;
       L->cout = op->code == NT_OP_CONCAT ? c * L->nins : c;
       break;
+    case NT_OP_LAYERNORM: case NT_OP_LAYERNORM_ALL:
+      if ((op->code == NT_OP_LAYERNORM ? 1.0 : (double) p) * c < 2)
+        Rf_error("layer %d (layer norm) normalises over an axis of width 1", l + 1);
+      L->pout = p; L->cout = c; L->hout = h; L->wout = w;
+      break;
     default:                          /* elementwise: nt_plan_require checked the hook */
       L->pout = p; L->cout = c; L->hout = h; L->wout = w;
     }
@@ -317,6 +322,51 @@ void nt_fl_elementwise_forward(const fl_layer *L, fl_tape *tp, int l)
   double *out = tp->a[l + 1], deriv;
   nt_value_fn phi = L->op->info->value;
   for (size_t k = 0; k < sz; k++) out[k] = phi(L->op, in[k], &deriv);
+}
+
+/* Layer normalisation of a finite network: each group (the channels of one
+   position, or of all positions) divided by its root mean square
+   r = sqrt(mean h^2 + eps).  The mean that LayerNorm also subtracts is zero
+   in the infinite-width limit, so both have the kernel of normalize.c;
+   this one has it exactly on the inputs too. */
+static size_t norm_group(const fl_layer *L)
+{
+  return L->code == NT_OP_LAYERNORM ? (size_t) L->cin : (size_t) L->cin * L->pin;
+}
+
+static double group_rms(const double *h, size_t g, double eps)
+{
+  double ss = 0;
+  for (size_t k = 0; k < g; k++) ss += h[k] * h[k];
+  return sqrt(ss / g + eps);
+}
+
+void nt_fl_norm_forward(const fl_layer *L, fl_tape *tp, int l)
+{
+  size_t g = norm_group(L), groups = (size_t) tp->n * L->pin * L->cin / g;
+  const double *in = tp->a[L->in];
+  double *out = tp->a[l + 1];
+  for (size_t q = 0; q < groups; q++) {
+    const double *h = in + q * g;
+    double inv = 1.0 / group_rms(h, g, L->op->p1);
+    for (size_t k = 0; k < g; k++) out[q * g + k] = h[k] * inv;
+  }
+}
+
+/* y = h / r: dL/dh = (dL/dy - y mean(dL/dy y)) / r */
+void nt_fl_norm_backward(const fl_layer *L, fl_tape *tp, int l, nt_fl_visit visit, void *ctx)
+{
+  (void) visit; (void) ctx;
+  size_t g = norm_group(L), groups = (size_t) tp->n * L->pin * L->cin / g;
+  const double *in = tp->a[L->in], *y = tp->a[l + 1], *delta = tp->d[l + 1];
+  double *next = tp->d[L->in];
+  for (size_t q = 0; q < groups; q++) {
+    size_t at = q * g;
+    double inv = 1.0 / group_rms(in + at, g, L->op->p1), dot = 0;
+    for (size_t k = 0; k < g; k++) dot += delta[at + k] * y[at + k];
+    dot /= g;
+    for (size_t k = 0; k < g; k++) next[at + k] += (delta[at + k] - y[at + k] * dot) * inv;
+  }
 }
 
 static void fl_forward(const fl_net *net, fl_tape *tp)

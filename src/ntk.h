@@ -119,7 +119,9 @@ enum {
   NT_OP_SUM = 13,     /* slot <- slot + first + ... (independent branches) */
   NT_OP_PROD = 14,    /* slot <- slot * first * ... (independent branches) */
   NT_OP_CONCAT = 15,  /* slot <- the mean of the branches (channels concatenated) */
-  NT_OP_POLY = 22     /* a polynomial; its coefficients in the plan's `tables` list */
+  NT_OP_POLY = 22,    /* a polynomial; its coefficients in the plan's `tables` list */
+  NT_OP_LAYERNORM = 23,      /* layer normalisation over channels (normalize.c) */
+  NT_OP_LAYERNORM_ALL = 24   /* over channels and space */
 };
 
 enum {
@@ -210,6 +212,7 @@ int nt_conv_pool(struct nt_conv_pass *p, const nt_op *op, int l);
 int nt_conv_readout(struct nt_conv_pass *p, const nt_op *op, int l);
 int nt_conv_branch(struct nt_conv_pass *p, const nt_op *op, int l);
 int nt_conv_elementwise(struct nt_conv_pass *p, const nt_op *op, int l);
+int nt_conv_norm_all(struct nt_conv_pass *p, const nt_op *op, int l);
 void nt_fl_affine_forward(const struct nt_fl_layer *L, struct nt_fl_tape *tp, int l);
 void nt_fl_affine_backward(const struct nt_fl_layer *L, struct nt_fl_tape *tp, int l,
                            nt_fl_visit visit, void *ctx);
@@ -229,6 +232,9 @@ void nt_fl_fanin_backward(const struct nt_fl_layer *L, struct nt_fl_tape *tp, in
 void nt_fl_elementwise_forward(const struct nt_fl_layer *L, struct nt_fl_tape *tp, int l);
 void nt_fl_elementwise_backward(const struct nt_fl_layer *L, struct nt_fl_tape *tp, int l,
                                 nt_fl_visit visit, void *ctx);
+void nt_fl_norm_forward(const struct nt_fl_layer *L, struct nt_fl_tape *tp, int l);
+void nt_fl_norm_backward(const struct nt_fl_layer *L, struct nt_fl_tape *tp, int l,
+                         nt_fl_visit visit, void *ctx);
 /* The steps of an elementwise op in every engine, for its registry row. */
 #define NT_ELEMENTWISE_STEPS nt_fc_elementwise, nt_conv_elementwise, nt_fl_elementwise_forward, \
   nt_fl_elementwise_backward
@@ -236,6 +242,9 @@ const nt_op_info *nt_op_lookup(int code);   /* NULL for an unknown code */
 /* activations.c: the registry entries of the elementwise ops */
 extern const nt_op_info nt_elementwise_ops[];
 extern const int nt_n_elementwise_ops;
+/* normalize.c: the registry entries of the normalisation ops */
+extern const nt_op_info nt_norm_ops[];
+extern const int nt_n_norm_ops;
 
 /* Rows of the integer matrix of a plan (R/plan.R), one column per op. */
 enum { NT_P_CODE, NT_P_TRAINABLE, NT_P_TABLE, NT_P_SLOT, NT_P_FIRST, NT_P_COUNT, NT_P_ROWS };

@@ -41,9 +41,11 @@ static const nt_op_info structural_ops[] = {
 
 static const nt_op_info *registry_entry(int i)
 {
-  return i < N_STRUCTURAL ? structural_ops + i : nt_elementwise_ops + (i - N_STRUCTURAL);
+  if (i < N_STRUCTURAL) return structural_ops + i;
+  i -= N_STRUCTURAL;
+  return i < nt_n_elementwise_ops ? nt_elementwise_ops + i : nt_norm_ops + (i - nt_n_elementwise_ops);
 }
-static int registry_size(void) { return N_STRUCTURAL + nt_n_elementwise_ops; }
+static int registry_size(void) { return N_STRUCTURAL + nt_n_elementwise_ops + nt_n_norm_ops; }
 
 const nt_op_info *nt_op_lookup(int code)
 {
@@ -61,9 +63,9 @@ static int engine_runs(const nt_op_info *info, int engine)
   switch (engine) {
   case NT_ENGINE_FC: return info->fc != NULL && (!elementwise || info->dual != NULL);
   case NT_ENGINE_CONV: return info->conv != NULL && (!elementwise || info->dual != NULL);
-  default:
+  default:   /* the generic elementwise step calls the value hook */
     return info->fl_forward != NULL && info->fl_backward != NULL &&
-      (!elementwise || info->value != NULL);
+      (info->fl_forward != nt_fl_elementwise_forward || info->value != NULL);
   }
 }
 

@@ -21,6 +21,7 @@ random_fc_net <- function() {
     after_dense <- inherits(layers[[length(layers)]], "nt_dense")
     layers <- c(layers, list(if (runif(1) < 0.5 && (after_dense || runif(1) < 0.05)) random_activation()
                              else random_dense()))
+    if (runif(1) < 0.1) layers <- c(layers, list(nt_layer_norm(eps = 10^runif(1, -12, 0))))
   }
   if (runif(1) < 0.03) layers <- c(layers, list(nt_flatten()))       # invalid on matrices
   nt_serial(layers)
@@ -30,6 +31,7 @@ random_cnn <- function() {
                          sample(c("same", "valid", "circular"), 1), stride = sample(1:2, 1)))
   for (i in seq_len(sample(0:2, 1)))
     layers <- c(layers, list(random_activation(), nt_conv(sample(1:3, 1), 2, padding = sample(c("same", "circular"), 1))))
+  if (runif(1) < 0.2) layers <- c(layers, list(nt_layer_norm(sample(c("channels", "all"), 1))))
   if (runif(1) < 0.2) layers <- c(layers, list(nt_avg_pool(sample(1:2, 1))))
   readout <- switch(sample(3, 1), nt_flatten(), nt_global_avg_pool(), nt_local_avg_pool(sample(0:2, 1)))
   tail <- switch(sample(c(1, 2, 2, 2, 3, 3, 3, 3), 1),

@@ -17,7 +17,9 @@ fuzz_calls <- function() {
     lap = nt_serial(nt_conv(3, 1), nt_relu(), nt_conv(3, 2, stride = 2), nt_relu(),
                     nt_local_avg_pool(1), nt_dense(1)),
     res = nt_serial(nt_conv(3, 1), nt_residual(nt_serial(nt_relu(), nt_conv(3, 2))), nt_relu(),
-                    nt_global_avg_pool(), nt_dense(1)))
+                    nt_global_avg_pool(), nt_dense(1)),
+    norm = nt_serial(nt_layer_norm(), nt_conv(3, 1), nt_layer_norm("all"), nt_relu(), nt_conv(3, 2),
+                     nt_layer_norm(), nt_relu(), nt_flatten(), nt_dense(1)))
   calls <- list()
   fc <- ns$compile_plan(fcnet)
   calls$fc <- list(ns$C_ntk_fc_kernel, list(x, NULL, fc$ints, fc$dbls, list(), c(TRUE, TRUE), 1L,
@@ -41,6 +43,7 @@ fuzz_calls <- function() {
   finite <- list(fc = ns$finite_setup(fcnet, x, NULL),
                  cnn = ns$finite_setup(nt_cnn(2, readout = "flatten"), img4, NULL),
                  res = ns$finite_setup(cnets$res, img4, NULL),
+                 norm = ns$finite_setup(cnets$norm, img4, NULL),
                  poly = ns$finite_setup(nt_serial(nt_dense(1, 0.1), nt_polynomial(c(0.5, -1, 0.3)),
                                                   nt_dense(1)), x, NULL))
   for (nm in names(finite)) {
