@@ -108,6 +108,9 @@ nt_train <- function(net, x, y, width = 512, learning_rate = 1, steps = 100, x_t
   record <- as.integer(record)
   if (record[length(record)] != steps) record <- c(record, as.integer(steps))
   setup <- finite_setup(net, x, NULL)
+  if (any(setup$plan$ints["code", ] == op_code("dropout")))
+    stop("`net` has dropout: nt_train() runs deterministic gradient descent; check dropout's kernel with nt_empirical()",
+         call. = FALSE)
   if (!is.numeric(y) || !is.null(dim(y)) && NCOL(y) != 1L)
     stop("`y` must be a numeric vector", call. = FALSE)
   y <- as.double(y)

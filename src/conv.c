@@ -392,6 +392,7 @@ struct nt_conv_pass {
   double *record;
   int hs[NT_MAX_SLOTS], wsz[NT_MAX_SLOTS], sps[NT_MAX_SLOTS];
   int act, skip;
+  int same;               /* the pair is one image with itself */
 };
 
 /* The state layout of op l's slot: positions, entries per position, and
@@ -541,18 +542,36 @@ int nt_conv_norm_all(struct nt_conv_pass *p, const nt_op *op, int l)
   return 0;
 }
 
+/* Train-mode dropout (dropout.c): for an image with itself, the entries of
+   each position with itself times 1 / rate; all others unchanged. */
+int nt_conv_dropout(struct nt_conv_pass *p, const nt_op *op, int l)
+{
+  if (!p->same) return 0;
+  int nb;
+  const int *part;
+  size_t pos = slot_layout(p, op, l, &nb, &part);
+  int spatial = p->sps[op->slot];
+  double f = 1.0 / op->p1;
+  for (size_t i = 0; i < pos; i++) {
+    size_t e = i * nb + (!spatial ? 0 : p->sp->full ? i : (size_t) p->sp->k0);
+    p->ws->k[e] *= f;
+    p->ws->t[e] *= f;
+  }
+  return 0;
+}
+
 /* Runs the plan on the pair (x, z), each op through its registry step.
    selfx / selfz hold the images' self variances (s, sqrt s per position,
    per activation layer); when record is not NULL this is the self pass of
    x (z == x): the spatial diagonal is recorded there before each
    activation and used at once.  Returns 0, or 1 + the layer whose
    activation table is missing or too narrow (self pass). */
-static int sp_pair(const sp_plan *sp, const double *x, const double *z,
+static int sp_pair(const sp_plan *sp, const double *x, const double *z, int same,
                    const double *selfx, const double *selfz, double *record,
                    sp_work *ws, double *k_out, double *t_out)
 {
   struct nt_conv_pass p;
-  p.sp = sp; p.ws = ws; p.selfx = selfx; p.selfz = selfz; p.record = record;
+  p.sp = sp; p.ws = ws; p.selfx = selfx; p.selfz = selfz; p.record = record; p.same = same;
   p.hs[0] = sp->H; p.wsz[0] = sp->W; p.sps[0] = 1;
   p.act = 0;
   ws->k = ws->kreg[0]; ws->t = ws->treg[0];
@@ -764,7 +783,7 @@ static R_xlen_t self_image(void *vctx, R_xlen_t i)
   sp_work *w = job->ws;
 #endif
   double k, t;
-  job->status[i] = sp_pair(sp, job->x + img * i, job->x + img * i, NULL, NULL,
+  job->status[i] = sp_pair(sp, job->x + img * i, job->x + img * i, 1, NULL, NULL,
                            job->self + NT_SELF * sp->self_len * i, w, &k, &t);
   return 0;
 }
@@ -792,6 +811,7 @@ typedef struct {
   const double *xd, *zd, *selfx, *selfz;
   size_t rec, img;
   int n, sym;
+  int same;               /* z is x (or equal to it): pair (i, i) is an image with itself */
   double *out_k, *out_t;
   const int *shx, *shz;   /* the images' power-of-two shifts (NULL: none) */
   int degree;             /* of the plan, when shifted */
@@ -816,7 +836,8 @@ static R_xlen_t conv_pair(void *vctx, R_xlen_t task)
   sp_work *w = job->ws;
 #endif
   double k, t;
-  sp_pair(job->sp, job->xd + job->img * i, job->zd + job->img * j, job->selfx + job->rec * i,
+  sp_pair(job->sp, job->xd + job->img * i, job->zd + job->img * j, job->same && i == j,
+          job->selfx + job->rec * i,
           job->selfz + job->rec * j, NULL, w, &k, &t);
   size_t at = (size_t) i + (size_t) job->n * j;
   if (job->shx) {   /* back to the inputs' scale: K(a x, b z) = (a b)^D K(x, z) */
@@ -883,7 +904,9 @@ SEXP ntk_conv_kernel(SEXP x, SEXP z, SEXP ops_int, SEXP ops_dbl, SEXP geom, SEXP
       if (status[i]) Rf_error("activation table of layer %d is too narrow; this is a bug in ntk", status[i]);
   }
 
-  conv_job job = {&sp, ws, xd, zd, selfx, selfz, rec, img, n, sym, out_k, out_t, shx, shz, degree};
+  int same = sym || (n == m && memcmp(xd, zd, (size_t) n * img * sizeof(double)) == 0);
+  conv_job job = {&sp, ws, xd, zd, selfx, selfz, rec, img, n, sym, same, out_k, out_t, shx, shz,
+                  degree};
   nt_drive_spec spec = {sym ? (R_xlen_t) n * (n + 1) / 2 : (R_xlen_t) n * m, unit_weight,
                         conv_pair, 0, nth};
   R_xlen_t bad = nt_drive(&spec, &job, &bar);

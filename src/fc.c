@@ -77,6 +77,7 @@ typedef struct {
   const int *deg;            /* per op: the degree of its output (homogeneous plans) */
   size_t stride;
   int n, m, d, sym;
+  int same;                  /* z is x (or equal to it): pair (j, j) is an input with itself */
   int native;                /* the Gram matrix by nt_gram's own loop, not BLAS */
   int channels;
   int *tap_at;               /* per op: its tap, or -1 */
@@ -108,6 +109,7 @@ struct nt_fc_block {
   const double *sz;
   int r0, rows, a, affine, skip;
   double **kb, **tb, *scratch;
+  int j;                     /* the column: input j of z */
 };
 
 void nt_fc_branch(struct nt_fc_block *b, const nt_op *op)
@@ -163,6 +165,18 @@ void nt_fc_elementwise(struct nt_fc_block *b, const nt_op *op)
   b->a++;
 }
 
+/* Train-mode dropout (dropout.c): the pair of an input with itself, row j
+   of column j, times 1 / rate; other pairs unchanged. */
+void nt_fc_dropout(struct nt_fc_block *b, const nt_op *op)
+{
+  const fc_job *job = b->job;
+  int j = b->j;
+  if (!job->same || j < b->r0 || j >= b->r0 + b->rows) return;
+  double f = 1.0 / op->p1;
+  b->kb[op->slot][j] *= f;
+  for (int c = 0; c < job->channels; c++) b->tb[op->slot][(size_t) c * job->n + j] *= f;
+}
+
 /* Non-finite entries of a block (|v| <= DBL_MAX is false for Inf and NaN:
    inline, unlike R_FINITE). */
 static R_xlen_t count_bad(const double *v, int rows)
@@ -188,7 +202,7 @@ static R_xlen_t tap_copy(const fc_job *job, double *dst, const double *src, int 
 static R_xlen_t column_layers(const fc_job *job, const double *sz, int j, int r0, int r1,
                               double **kb, double **tb, double *scratch)
 {
-  struct nt_fc_block b = {job, sz, r0, r1 - r0, 0, 0, 0, kb, tb, scratch};
+  struct nt_fc_block b = {job, sz, r0, r1 - r0, 0, 0, 0, kb, tb, scratch, j};
   int n = job->n, rows = r1 - r0, C = job->channels;
   R_xlen_t bad = 0;
   for (int l = 0; l < job->plan->nops; l++) {
@@ -347,6 +361,8 @@ static void fc_inputs(SEXP x, SEXP z, const nt_plan *plan, int nth, fc_job *job)
     if (plan->ops[l].code == NT_OP_TABLE && plan->ops[l].table == NULL)
       Rf_error("activation table of layer %d is missing", l + 1);
   job->plan = plan;
+  job->same = job->sym || (job->n == job->m &&
+                           memcmp(REAL(x), REAL(z), (size_t) job->n * job->d * sizeof(double)) == 0);
   int *deg = (int *) R_alloc(plan->nops > 0 ? plan->nops : 1, sizeof(int));
   int degree = nt_plan_degree(plan, deg);
   int *shx, *shz = NULL;

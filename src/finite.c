@@ -177,6 +177,8 @@ static void fl_tape_alloc(const fl_net *net, int n, fl_tape *tp)
       nt_check_alloc((double) L->fan * L->pout, (double) n, 1, "the convolution patches");
       tp->cols[l] = (double *) R_alloc((size_t) L->fan * L->pout * n, sizeof(double));
     }
+    if (L->code == NT_OP_DROPOUT)   /* the mask of the last forward pass */
+      tp->cols[l] = (double *) R_alloc((size_t) L->cin * L->pin * n, sizeof(double));
   }
 }
 
@@ -369,12 +371,36 @@ void nt_fl_norm_backward(const fl_layer *L, fl_tape *tp, int l, nt_fl_visit visi
   }
 }
 
+/* Train-mode dropout: each unit of each input kept with probability rate
+   and scaled by 1 / rate, a new mask in every forward pass (dropout.c). */
+void nt_fl_dropout_forward(const fl_layer *L, fl_tape *tp, int l)
+{
+  size_t sz = (size_t) tp->n * L->pin * L->cin;
+  const double *in = tp->a[L->in];
+  double *out = tp->a[l + 1], *mask = tp->cols[l], keep = L->op->p1;
+  for (size_t k = 0; k < sz; k++) {
+    mask[k] = unif_rand() < keep ? 1.0 / keep : 0.0;
+    out[k] = in[k] * mask[k];
+  }
+}
+
+void nt_fl_dropout_backward(const fl_layer *L, fl_tape *tp, int l, nt_fl_visit visit, void *ctx)
+{
+  (void) visit; (void) ctx;
+  size_t sz = (size_t) tp->n * L->pin * L->cin;
+  const double *delta = tp->d[l + 1], *mask = tp->cols[l];
+  double *next = tp->d[L->in];
+  for (size_t k = 0; k < sz; k++) next[k] += delta[k] * mask[k];
+}
+
 static void fl_forward(const fl_net *net, fl_tape *tp)
 {
+  GetRNGstate();   /* dropout masks (main thread) */
   for (int l = 0; l < net->nl; l++) {
     const fl_layer *L = net->layers + l;
     L->op->info->fl_forward(L, tp, l);
   }
+  PutRNGstate();
 }
 
 /* The gradient of a fan-in's output (delta) added to its branches'. */
@@ -784,6 +810,10 @@ SEXP ntk_train(SEXP x, SEXP y, SEXP x_test, SEXP shape, SEXP ops_int, SEXP ops_d
   fl_net net;
   int n, m = 0;
   fl_read(x, shape, ops_int, ops_dbl, geom, tables, width, &plan, &net, &n);
+  for (int l = 0; l < plan.nops; l++)
+    if (plan.ops[l].code == NT_OP_DROPOUT)
+      Rf_error("layer %d (dropout): training here is deterministic gradient descent; "
+               "check dropout's kernel with nt_empirical()", l + 1);
   if (TYPEOF(y) != REALSXP || XLENGTH(y) != n) Rf_error("'y' must be a double vector, one value per input");
   nt_check_finite(REAL(y), n, "y");
   if (!Rf_isNull(x_test)) {

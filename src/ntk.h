@@ -121,7 +121,8 @@ enum {
   NT_OP_CONCAT = 15,  /* slot <- the mean of the branches (channels concatenated) */
   NT_OP_POLY = 22,    /* a polynomial; its coefficients in the plan's `tables` list */
   NT_OP_LAYERNORM = 23,      /* layer normalisation over channels (normalize.c) */
-  NT_OP_LAYERNORM_ALL = 24   /* over channels and space */
+  NT_OP_LAYERNORM_ALL = 24,  /* over channels and space */
+  NT_OP_DROPOUT = 25         /* train-mode dropout, p1 = keep rate (dropout.c) */
 };
 
 enum {
@@ -213,6 +214,11 @@ int nt_conv_readout(struct nt_conv_pass *p, const nt_op *op, int l);
 int nt_conv_branch(struct nt_conv_pass *p, const nt_op *op, int l);
 int nt_conv_elementwise(struct nt_conv_pass *p, const nt_op *op, int l);
 int nt_conv_norm_all(struct nt_conv_pass *p, const nt_op *op, int l);
+int nt_conv_dropout(struct nt_conv_pass *p, const nt_op *op, int l);
+void nt_fc_dropout(struct nt_fc_block *b, const nt_op *op);
+void nt_fl_dropout_forward(const struct nt_fl_layer *L, struct nt_fl_tape *tp, int l);
+void nt_fl_dropout_backward(const struct nt_fl_layer *L, struct nt_fl_tape *tp, int l,
+                            nt_fl_visit visit, void *ctx);
 void nt_fl_affine_forward(const struct nt_fl_layer *L, struct nt_fl_tape *tp, int l);
 void nt_fl_affine_backward(const struct nt_fl_layer *L, struct nt_fl_tape *tp, int l,
                            nt_fl_visit visit, void *ctx);
@@ -245,6 +251,9 @@ extern const int nt_n_elementwise_ops;
 /* normalize.c: the registry entries of the normalisation ops */
 extern const nt_op_info nt_norm_ops[];
 extern const int nt_n_norm_ops;
+/* dropout.c */
+extern const nt_op_info nt_dropout_ops[];
+extern const int nt_n_dropout_ops;
 
 /* Rows of the integer matrix of a plan (R/plan.R), one column per op. */
 enum { NT_P_CODE, NT_P_TRAINABLE, NT_P_TABLE, NT_P_SLOT, NT_P_FIRST, NT_P_COUNT, NT_P_ROWS };

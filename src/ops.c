@@ -39,13 +39,21 @@ static const nt_op_info structural_ops[] = {
 };
 #define N_STRUCTURAL ((int) (sizeof(structural_ops) / sizeof(structural_ops[0])))
 
+/* The registry: the structural ops, then the lists of the other files. */
 static const nt_op_info *registry_entry(int i)
 {
-  if (i < N_STRUCTURAL) return structural_ops + i;
-  i -= N_STRUCTURAL;
-  return i < nt_n_elementwise_ops ? nt_elementwise_ops + i : nt_norm_ops + (i - nt_n_elementwise_ops);
+  const nt_op_info *lists[] = {structural_ops, nt_elementwise_ops, nt_norm_ops, nt_dropout_ops};
+  const int sizes[] = {N_STRUCTURAL, nt_n_elementwise_ops, nt_n_norm_ops, nt_n_dropout_ops};
+  for (int j = 0; j < 4; j++) {
+    if (i < sizes[j]) return lists[j] + i;
+    i -= sizes[j];
+  }
+  return NULL;
 }
-static int registry_size(void) { return N_STRUCTURAL + nt_n_elementwise_ops + nt_n_norm_ops; }
+static int registry_size(void)
+{
+  return N_STRUCTURAL + nt_n_elementwise_ops + nt_n_norm_ops + nt_n_dropout_ops;
+}
 
 const nt_op_info *nt_op_lookup(int code)
 {

@@ -171,6 +171,10 @@ int nt_plan_self(const nt_plan *plan, double s0, double *self)
       nt_branch_step(op, sp, NULL, 1);
       continue;
     }
+    if (op->code == NT_OP_DROPOUT) {   /* an input with itself: one mask twice */
+      *v /= op->p1;
+      continue;
+    }
     if (!(op->kind & NT_KIND_ELEMENTWISE)) {   /* dense (the only other op on vectors) */
       *v = op->p1 * *v + op->p2;
       continue;

@@ -22,6 +22,7 @@ random_fc_net <- function() {
     layers <- c(layers, list(if (runif(1) < 0.5 && (after_dense || runif(1) < 0.05)) random_activation()
                              else random_dense()))
     if (runif(1) < 0.1) layers <- c(layers, list(nt_layer_norm(eps = 10^runif(1, -12, 0))))
+    if (runif(1) < 0.1) layers <- c(layers, list(nt_dropout(runif(1, 0.1, 1))))
   }
   if (runif(1) < 0.03) layers <- c(layers, list(nt_flatten()))       # invalid on matrices
   nt_serial(layers)
