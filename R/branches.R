@@ -129,6 +129,15 @@ compile_layer.nt_parallel <- function(layer, ctx, where) {
   ctx$streams <- streams
 }
 
+# The width after a fan-in, where known: concatenated branches add up;
+# summed or multiplied ones share their width (any branch that declares it).
+branch_channels <- function(states, op) {
+  widths <- vapply(states, function(s) as.numeric(s$channels), 1)
+  if (op == "concat") return(sum(widths))
+  known <- widths[!is.na(widths)]
+  if (length(known)) known[1] else NA_real_
+}
+
 #' @export
 compile_layer.nt_fanin <- function(layer, ctx, where) {
   streams <- ctx$streams
@@ -152,7 +161,8 @@ compile_layer.nt_fanin <- function(layer, ctx, where) {
   indep <- Reduce(if (layer$op == "prod") union else intersect, indeps)
   gaussian <- layer$op == "sum" && all(vapply(states, `[[`, NA, "gaussian"))
   emit(ctx, op_code(layer$op), streams[1L], first = others[1L], count = length(others),
-       out = list(indep = setdiff(indep, this), gaussian = gaussian, mixed = !gaussian))
+       out = list(indep = setdiff(indep, this), gaussian = gaussian, mixed = !gaussian,
+                  channels = branch_channels(states, layer$op)))
   ctx$busy[others + 1L] <- FALSE
   ctx$streams <- streams[1L]
 }

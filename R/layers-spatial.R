@@ -24,18 +24,25 @@ check_pair <- function(x, arg) {
 #' @param padding `"same"`, `"valid"` or `"circular"`.
 #' @param stride One number or `c(vertical, horizontal)`.
 #' @param trainable Whether the layer's parameters are trained.
+#' @param parameterization,width As for [nt_dense()]: in the standard
+#'   parameterization the NTK is `w_var * A(T) + fan_in * A(K) + 1` with
+#'   `fan_in = channels x filter size` of the layer's input; `width` is the
+#'   layer's number of channels.
 #' @return A layer object of class `nt_layer`.
 #' @examples
 #' nt_serial(nt_conv(3, 1), nt_relu(), nt_conv(3, 2, stride = 2), nt_relu(),
 #'           nt_global_avg_pool(), nt_dense(2))
 #' @export
 nt_conv <- function(filter = 3, w_var = 1, b_var = 0,
-                    padding = c("same", "valid", "circular"), stride = 1, trainable = TRUE) {
+                    padding = c("same", "valid", "circular"), stride = 1, trainable = TRUE,
+                    parameterization = c("ntk", "standard"), width = NULL) {
   new_layer("conv", "Conv", filter = check_pair(filter, "filter"),
             w_var = check_number(w_var, "w_var", lower = 0),
             b_var = check_number(b_var, "b_var", lower = 0),
             padding = match.arg(padding), stride = check_pair(stride, "stride"),
-            trainable = check_flag(trainable, "trainable"))
+            trainable = check_flag(trainable, "trainable"),
+            parameterization = match.arg(parameterization),
+            width = check_width(width))
 }
 
 #' Pooling and readout layers for images

@@ -10,20 +10,48 @@ new_layer <- function(kind, name, ...) {
 #' `w_var * K + b_var`, and the NTK `T` to `w_var * T + K_new`; a frozen layer
 #' (`trainable = FALSE`) omits the `+ K_new`. On images it acts per pixel.
 #'
+#' With `parameterization = "standard"` the trained parameters are the
+#' weights themselves, drawn with variance `w_var / fan_in`, and the bias,
+#' of variance `b_var` (neural-tangents' standard parameterization). The
+#' NNGP is the same; the NTK becomes `w_var * T + fan_in * K + 1`, with `K`
+#' the layer's input kernel and `fan_in` the width of its input: the number
+#' of input columns (or channels) for a first layer, else the `width` of
+#' the dense or convolutional layer before it, which must then be given.
+#' The bias is always trained (its `1` is there even when `b_var = 0`, as
+#' in neural-tangents). Such an NTK grows with the widths: it has no
+#' infinite-width limit, which is why the widths are part of the network.
+#'
 #' @param w_var Weight variance (non-negative).
 #' @param b_var Bias variance (non-negative).
 #' @param trainable Whether the layer's parameters are trained (contribute to
 #'   the NTK).
+#' @param parameterization `"ntk"` or `"standard"`.
+#' @param width The layer's number of units, or `NULL`: needed when the
+#'   layer after it uses the standard parameterization; finite networks
+#'   ([nt_empirical()], [nt_train()]) give the layer this width instead of
+#'   their `width` argument.
 #' @return A layer object of class `nt_layer`.
 #' @seealso [nt_serial()], [nt_fc()], [nt_kernel()]
 #' @examples
 #' nt_dense(w_var = 2, b_var = 0.1)
+#' x <- matrix(rnorm(12), 4)
+#' standard <- nt_serial(nt_dense(2, parameterization = "standard", width = 256), nt_relu(),
+#'                       nt_dense(1, parameterization = "standard"))
+#' nt_kernel(standard, x)
 #' @export
-nt_dense <- function(w_var = 1, b_var = 0, trainable = TRUE) {
+nt_dense <- function(w_var = 1, b_var = 0, trainable = TRUE, parameterization = c("ntk", "standard"),
+                     width = NULL) {
   new_layer("dense", "Dense",
             w_var = check_number(w_var, "w_var", lower = 0),
             b_var = check_number(b_var, "b_var", lower = 0),
-            trainable = check_flag(trainable, "trainable"))
+            trainable = check_flag(trainable, "trainable"),
+            parameterization = match.arg(parameterization),
+            width = check_width(width))
+}
+
+check_width <- function(width) {
+  if (is.null(width)) return(NULL)
+  check_count(width, "width", lower = 1L, upper = 1048576L)
 }
 
 # code: the op's registry name (src/activations.c); params: up to four
@@ -335,17 +363,23 @@ nt_fc_arora <- function(depth, fixed = 0, d) {
   nt_serial(nt_dense(d, trainable = fixed == 0), hidden)
 }
 
+# The parameterization and width of a dense or conv layer, for printing.
+affine_extras <- function(x) {
+  paste0(if (identical(x$parameterization, "standard")) ", standard" else "",
+         if (!is.null(x$width)) sprintf(", width %d", x$width) else "")
+}
+
 #' @export
 format.nt_layer <- function(x, ...) {
   if (x$kind == "dense") {
-    return(sprintf("Dense(w_var = %g, b_var = %g%s)", x$w_var, x$b_var,
+    return(sprintf("Dense(w_var = %g, b_var = %g%s%s)", x$w_var, x$b_var, affine_extras(x),
                    if (x$trainable) "" else ", frozen"))
   }
   if (x$kind == "conv") {
-    return(sprintf("Conv(%s, w_var = %g, b_var = %g, %s%s%s)", paste(x$filter, collapse = "x"),
+    return(sprintf("Conv(%s, w_var = %g, b_var = %g, %s%s%s%s)", paste(x$filter, collapse = "x"),
                    x$w_var, x$b_var, x$padding,
                    if (any(x$stride != 1L)) paste0(", stride ", paste(x$stride, collapse = "x")) else "",
-                   if (x$trainable) "" else ", frozen"))
+                   affine_extras(x), if (x$trainable) "" else ", frozen"))
   }
   if (x$kind == "pool") {
     return(sprintf("%s(%s, stride %s)", x$name, paste(x$window, collapse = "x"),

@@ -67,8 +67,11 @@ compile_network <- function(net, shape = NULL, columns = NULL) {
   # product of branches, a concatenation (units of different branches
   # differ) or a sum with a non-Gaussian branch is not, until the next
   # dense or conv layer (the inputs count as Gaussian, as always)
+  # `channels`: the state's width where known (NA: not given), the fan-in
+  # of a standard-parameterization layer
   ctx$state <- list(list(h = if (images) shape[1] else 1L, w = if (images) shape[2] else 1L,
-                         spatial = images, indep = integer(0), gaussian = TRUE, mixed = FALSE))
+                         spatial = images, indep = integer(0), gaussian = TRUE, mixed = FALSE,
+                         channels = if (images) shape[3] else columns %||% NA_integer_))
   compile_sequence(net, ctx, prefix = "")
   if (length(ctx$streams) != 1L)
     stop(sprintf("`net` ends with %d branches: merge them with a fan-in (nt_fan_in_sum(), ...)",
@@ -143,8 +146,24 @@ emit <- function(ctx, code, slot, params = c(0, 0), trainable = TRUE, table = 0L
 #' @export
 compile_layer.nt_dense <- function(layer, ctx, where) {
   slot <- single_stream(ctx, layer, where)
-  emit(ctx, op_code("dense"), slot, c(layer$w_var, layer$b_var), layer$trainable,
-       out = list(indep = ctx$open, gaussian = TRUE, mixed = FALSE))
+  emit(ctx, op_code("dense"), slot, affine_params(layer, ctx, slot, where, 1L), layer$trainable,
+       out = list(indep = ctx$open, gaussian = TRUE, mixed = FALSE,
+                  channels = layer$width %||% NA_integer_))
+}
+
+# w_var, b_var, the fan-in (0: the NTK parameterization) and the declared
+# width (0: none) of a dense or conv layer whose filter has `taps` offsets.
+affine_params <- function(layer, ctx, slot, where, taps) {
+  fan <- 0
+  if (identical(layer$parameterization, "standard")) {
+    channels <- ctx$state[[slot + 1L]]$channels
+    if (is.na(channels))
+      layer_error(where, layer, paste0(
+        "uses the standard parameterization, whose NTK depends on its fan-in: ",
+        "give the dense or convolutional layer before it a `width`"))
+    fan <- channels * taps
+  }
+  c(layer$w_var, layer$b_var, fan, layer$width %||% 0)
 }
 
 #' @export
@@ -212,12 +231,13 @@ window_out <- function(ctx, slot, layer, where, size, stride, padding) {
 compile_layer.nt_conv <- function(layer, ctx, where) {
   slot <- spatial_stream(ctx, layer, where)
   a <- window_out(ctx, slot, layer, where, layer$filter, layer$stride, layer$padding)
-  emit(ctx, op_code("conv"), slot, c(layer$w_var, layer$b_var), layer$trainable,
+  emit(ctx, op_code("conv"), slot, affine_params(layer, ctx, slot, where, prod(layer$filter)),
+       layer$trainable,
        geom = c(qh = layer$filter[1], qw = layer$filter[2], sh = layer$stride[1],
                 sw = layer$stride[2], pt = a$ay[["pad"]], pl = a$ax[["pad"]],
                 circ = as.integer(layer$padding == "circular")),
        out = list(h = a$ay[["out"]], w = a$ax[["out"]], indep = ctx$open, gaussian = TRUE,
-                  mixed = FALSE))
+                  mixed = FALSE, channels = layer$width %||% NA_integer_))
 }
 
 #' @export
@@ -239,7 +259,8 @@ compile_layer.nt_readout <- function(layer, ctx, where) {
   lapc <- if (layer$readout == "lap") min(layer$c, max(st$h, st$w) - 1L) else 0L
   emit(ctx, op_code(layer$readout), slot, params = c(as.numeric(isTRUE(layer$sum)), 0),
        geom = c(lapc = lapc),
-       out = list(h = 1L, w = 1L, spatial = FALSE))
+       out = list(h = 1L, w = 1L, spatial = FALSE,
+                  channels = if (layer$readout == "flatten") st$channels * st$h * st$w else st$channels))
 }
 
 # The compiled columns as the matrices C reads.

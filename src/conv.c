@@ -37,6 +37,20 @@ typedef struct {
 
 #define G(l, row) (sp->geom[(size_t) NT_G_ROWS * (l) + (row)])
 
+/* The affine map of a conv or dense layer on a window sum `raw` of K (and
+   of T, in *t): K = scale raw + bias; T = scale T + keep K in the NTK
+   parameterization, T = scale T + keep (fan raw + 1) in the standard one
+   (fan: the layer's fan-in over its filter's offsets, 0 for the NTK
+   parameterization). */
+typedef struct { double scale, bias, keep, fan; } affine_map;
+
+static inline void affine_finish(const affine_map *am, double *k, double *t)
+{
+  double raw = *k, kk = am->scale * raw + am->bias;
+  *k = kk;
+  *t = am->scale * *t + am->keep * (am->fan > 0 ? am->fan * raw + 1.0 : kk);
+}
+
 /* ---- per-layer pieces ------------------------------------------------ */
 
 /* Partner of position i = (y, x) at offset (dy, dx) in an h x w image, or -1. */
@@ -87,9 +101,8 @@ static void activate_row(const nt_op *op, const double *xs, size_t i, const doub
    U sums the filter's columns (into k2, t2), then O sums its rows (back into
    k, t) -- 2q instead of q^2 additions per entry, all on contiguous runs.
    The affine map and, when given, the next activation finish each row. */
-static void conv_full_separable(const sp_plan *sp, int l, sp_work *ws, double scale,
-                                double bias, double keep, const nt_op *act,
-                                const double *xs, const double *zs)
+static void conv_full_separable(const sp_plan *sp, int l, sp_work *ws, const affine_map *am,
+                                const nt_op *act, const double *xs, const double *zs)
 {
   int hi = G(l, NT_G_HIN), wi = G(l, NT_G_WIN), ho = G(l, NT_G_HOUT), wo = G(l, NT_G_WOUT);
   int qh = G(l, NT_G_QH), qw = G(l, NT_G_QW), pt = G(l, NT_G_PT), pl = G(l, NT_G_PL);
@@ -132,11 +145,7 @@ static void conv_full_separable(const sp_plan *sp, int l, sp_work *ws, double sc
         size_t len = (size_t) (last - first) * wo;
         for (size_t j = 0; j < len; j++) { ok[j] += rk[j]; ot[j] += rt[j]; }
       }
-      for (size_t j = 0; j < po; j++) {
-        double kk = scale * dk[j] + bias;
-        dk[j] = kk;
-        dt[j] = scale * dt[j] + keep * kk;
-      }
+      for (size_t j = 0; j < po; j++) affine_finish(am, dk + j, dt + j);
       if (act) activate_row(act, xs, o, zs, po, dk, dt);
     }
 }
@@ -144,8 +153,8 @@ static void conv_full_separable(const sp_plan *sp, int l, sp_work *ws, double sc
 /* All-pairs convolution, row by row of the output (each row accumulates from
    the filter's shifted input rows while it sits in cache), with the layer's
    affine map applied to the finished row. */
-static void conv_full(const sp_plan *sp, int l, sp_work *ws, double scale, double bias,
-                      double keep, const nt_op *act, const double *xs, const double *zs)
+static void conv_full(const sp_plan *sp, int l, sp_work *ws, const affine_map *am,
+                      const nt_op *act, const double *xs, const double *zs)
 {
   int hi = G(l, NT_G_HIN), wi = G(l, NT_G_WIN), ho = G(l, NT_G_HOUT), wo = G(l, NT_G_WOUT);
   int qh = G(l, NT_G_QH), qw = G(l, NT_G_QW), sw = G(l, NT_G_SW);
@@ -187,11 +196,7 @@ static void conv_full(const sp_plan *sp, int l, sp_work *ws, double scale, doubl
         }
       }
     }
-    for (size_t j = 0; j < po; j++) {
-      double kk = scale * dk[j] + bias;
-      dk[j] = kk;
-      dt[j] = scale * dt[j] + keep * kk;
-    }
+    for (size_t j = 0; j < po; j++) affine_finish(am, dk + j, dt + j);
     if (act) activate_row(act, xs, o, zs, po, dk, dt);   /* fused next layer */
   }
 }
@@ -200,8 +205,7 @@ static void conv_full(const sp_plan *sp, int l, sp_work *ws, double scale, doubl
    Entries whose partner lies outside the image are kept at exactly 0, so
    each band plane k is a plain 2-d stencil over positions: filter rows are
    summed first (v), then filter columns. */
-static void conv_band(const sp_plan *sp, int l, sp_work *ws, double scale, double bias,
-                      double keep)
+static void conv_band(const sp_plan *sp, int l, sp_work *ws, const affine_map *am)
 {
   int wi = G(l, NT_G_WIN), ho = G(l, NT_G_HOUT), wo = G(l, NT_G_WOUT);
   int qh = G(l, NT_G_QH), qw = G(l, NT_G_QW);
@@ -232,8 +236,7 @@ static void conv_band(const sp_plan *sp, int l, sp_work *ws, double scale, doubl
             int jx = mx[(size_t) ex * wo + ox];
             if (jx >= 0) { ak += vk[jx]; at += vt[jx]; }
           }
-          ak = scale * ak + bias;
-          at = scale * at + keep * ak;
+          affine_finish(am, &ak, &at);
         }
         ws->k2[e_out] = ak;
         ws->t2[e_out] = at;
@@ -332,16 +335,12 @@ static inline void swap_state(sp_work *ws)
   a = ws->t; ws->t = ws->t2; ws->t2 = a;
 }
 
-/* K <- w K + b, T <- w T + (trainable ? K : 0) on the valid entries. */
-static void affine(sp_work *ws, size_t n, const int *part, double w, double b, int trainable)
+/* A dense layer's affine map on the valid entries. */
+static void affine(sp_work *ws, size_t n, const int *part, const affine_map *am)
 {
-  double *k = ws->k, *t = ws->t;
-  double keep = trainable ? 1.0 : 0.0;
   for (size_t e = 0; e < n; e++) {
     if (part && part[e] < 0) continue;
-    double kk = w * k[e] + b;
-    k[e] = kk;
-    t[e] = w * t[e] + keep * kk;
+    affine_finish(am, ws->k + e, ws->t + e);
   }
 }
 
@@ -413,7 +412,8 @@ int nt_conv_dense(struct nt_conv_pass *p, const nt_op *op, int l)
   int nb;
   const int *part;
   size_t pos = slot_layout(p, op, l, &nb, &part);
-  affine(p->ws, pos * nb, part, op->p1, op->p2, op->trainable);
+  affine_map am = {op->p1, op->p2, op->trainable ? 1.0 : 0.0, op->p3};
+  affine(p->ws, pos * nb, part, &am);
   return 0;
 }
 
@@ -436,8 +436,8 @@ int nt_conv_conv(struct nt_conv_pass *p, const nt_op *op, int l)
   int s = op->slot, h = p->hs[s], w = p->wsz[s];
   nt_window_map(ws->map_y, G(l, NT_G_HOUT), h, G(l, NT_G_QH), G(l, NT_G_SH), G(l, NT_G_PT), G(l, NT_G_CIRC));
   nt_window_map(ws->map_x, G(l, NT_G_WOUT), w, G(l, NT_G_QW), G(l, NT_G_SW), G(l, NT_G_PL), G(l, NT_G_CIRC));
-  double scale = op->p1 / ((double) G(l, NT_G_QH) * G(l, NT_G_QW));
-  double keep = op->trainable ? 1.0 : 0.0;
+  double taps = (double) G(l, NT_G_QH) * G(l, NT_G_QW);
+  affine_map am = {op->p1 / taps, op->p2, op->trainable ? 1.0 : 0.0, op->p3 / taps};
   /* Outside the self pass the next activation's variances are known, so
      the fusion pass lets it run on each output row while the row is in
      cache. */
@@ -449,10 +449,10 @@ int nt_conv_conv(struct nt_conv_pass *p, const nt_op *op, int l)
     fz = p->selfz + NT_SELF * sp->act_off[p->act];
   }
   if (sp->full && G(l, NT_G_SH) == 1 && G(l, NT_G_SW) == 1 && !G(l, NT_G_CIRC)) {
-    conv_full_separable(sp, l, ws, scale, op->p2, keep, next, fx, fz);
+    conv_full_separable(sp, l, ws, &am, next, fx, fz);
   } else {
-    if (sp->full) conv_full(sp, l, ws, scale, op->p2, keep, next, fx, fz);
-    else conv_band(sp, l, ws, scale, op->p2, keep);
+    if (sp->full) conv_full(sp, l, ws, &am, next, fx, fz);
+    else conv_band(sp, l, ws, &am);
     swap_state(ws);
   }
   p->hs[s] = G(l, NT_G_HOUT); p->wsz[s] = G(l, NT_G_WOUT);

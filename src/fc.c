@@ -123,8 +123,17 @@ void nt_fc_branch(struct nt_fc_block *b, const nt_op *op)
 void nt_fc_dense(struct nt_fc_block *b, const nt_op *op)
 {
   double *k = b->kb[op->slot] + b->r0, *t = b->tb[op->slot] + b->r0;
-  double w = op->p1, bias = op->p2;
+  double w = op->p1, bias = op->p2, fan = op->p3;
   int rows = b->rows;
+  if (fan > 0) {   /* standard parameterization: T += fan K_in + 1, K_in before the map */
+    for (int c = 0; c < b->job->channels; c++) {
+      double keep = op->trainable && b->affine >= c ? 1.0 : 0.0, *tc = t + (size_t) c * b->job->n;
+      for (int i = 0; i < rows; i++) tc[i] = w * tc[i] + keep * (fan * k[i] + 1.0);
+    }
+    for (int i = 0; i < rows; i++) k[i] = w * k[i] + bias;
+    b->affine++;
+    return;
+  }
   for (int i = 0; i < rows; i++) k[i] = w * k[i] + bias;
   for (int c = 0; c < b->job->channels; c++) {
     double keep = op->trainable && b->affine >= c ? 1.0 : 0.0, *tc = t + (size_t) c * b->job->n;

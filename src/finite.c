@@ -1,5 +1,7 @@
 /* Finite networks in the NTK parametrization: weights and biases N(0, 1),
-   scaled by sqrt(w_var / fan_in) and sqrt(b_var).  Activations of all inputs
+   scaled by sqrt(w_var / fan_in) and sqrt(b_var) (in the standard
+   parameterization the trained parameters are the scaled weights
+   themselves: drawn with those scales, used unscaled).  Activations of all inputs
    are stored channels fastest: for input i, position p, channel c at
    a[(i * P + p) * C + c], i.e. a C x (n P) column-major matrix, so dense
    layers and convolutions (through im2col) are single BLAS calls.
@@ -16,6 +18,9 @@ typedef struct nt_fl_layer {
                                       l + 1: the output of layer l) */
   int *ins, nins;                  /* fan-in: the tape indices of the branches, in order */
   double w, b;
+  double fw, fb;                   /* forward scales of W and beta: sqrt(w / fan), sqrt(b) in
+                                      the NTK parameterization, 1 in the standard one */
+  double iw, ib;                   /* their initial scales: 1, or sqrt(w / fan), sqrt(b) */
   int pin, cin, pout, cout;        /* positions and channels in and out */
   int hin, win, hout, wout, qh, qw, sh, sw, pt, pl, circ;
   int fan;                         /* rows of W: cin (dense) or qh qw cin (conv) */
@@ -63,14 +68,15 @@ static void fl_build(fl_net *net, const nt_plan *plan, const int *geom, int h0, 
       Rf_error("layer %d is too large", l + 1);
     switch (op->code) {
     case NT_OP_DENSE:
-      L->cout = last ? 1 : width; L->pout = p; L->fan = c;
+      L->cout = last ? 1 : op->p4 > 0 ? (int) op->p4 : width; L->pout = p; L->fan = c;
       L->hout = h; L->wout = w;
       break;
     case NT_OP_CONV:
       L->hout = g[NT_G_HOUT]; L->wout = g[NT_G_WOUT];
       L->qh = g[NT_G_QH]; L->qw = g[NT_G_QW]; L->sh = g[NT_G_SH]; L->sw = g[NT_G_SW];
       L->pt = g[NT_G_PT]; L->pl = g[NT_G_PL]; L->circ = g[NT_G_CIRC];
-      L->pout = L->hout * L->wout; L->cout = width; L->fan = L->qh * L->qw * c;
+      L->pout = L->hout * L->wout; L->cout = op->p4 > 0 ? (int) op->p4 : width;
+      L->fan = L->qh * L->qw * c;
       L->patch = (int *) R_alloc((size_t) L->qh * L->qw * L->pout, sizeof(int));
       {
         int *my = (int *) R_alloc((size_t) L->qh * L->hout, sizeof(int));
@@ -125,6 +131,11 @@ static void fl_build(fl_net *net, const nt_plan *plan, const int *geom, int h0, 
     if (L->fan) {
       L->W = (double *) R_alloc((size_t) L->fan * L->cout, sizeof(double));
       L->beta = (double *) R_alloc(L->cout, sizeof(double));
+      int standard = op->p3 > 0;   /* the trained parameters are the scaled weights */
+      L->fw = standard ? 1.0 : sqrt(L->w / L->fan);
+      L->fb = standard ? 1.0 : sqrt(L->b);
+      L->iw = standard ? sqrt(L->w / L->fan) : 1.0;
+      L->ib = standard ? sqrt(L->b) : 1.0;
     }
     *in = (fl_shape) {L->pout, L->cout, L->hout, L->wout, l + 1};
     if (op->code == NT_OP_FANOUT)
@@ -138,8 +149,8 @@ static void fl_draw(fl_net *net)
     fl_layer *L = net->layers + l;
     if (!L->fan) continue;
     size_t nw = (size_t) L->fan * L->cout;
-    for (size_t i = 0; i < nw; i++) L->W[i] = norm_rand();
-    for (int i = 0; i < L->cout; i++) L->beta[i] = norm_rand();
+    for (size_t i = 0; i < nw; i++) L->W[i] = L->iw * norm_rand();
+    for (int i = 0; i < L->cout; i++) L->beta[i] = L->ib * norm_rand();
   }
 }
 
@@ -228,10 +239,10 @@ static void im2col(const fl_layer *L, const double *in, double *cols, int n)
     }
 }
 
-/* out (cout x m) = sqrt(w / fan) W' in (fan x m) + sqrt(b) beta */
+/* out (cout x m) = fw W' in (fan x m) + fb beta */
 static void affine_fwd(const fl_layer *L, const double *in, double *out, int m)
 {
-  double alpha = sqrt(L->w / L->fan), zero = 0, sb = sqrt(L->b);
+  double alpha = L->fw, zero = 0, sb = L->fb;
   int fan = L->fan, cout = L->cout;
   gemm_blocked("T", "N", cout, m, fan, alpha, L->W, fan, in, fan, zero, out, cout);
   for (int j = 0; j < m; j++)
@@ -433,8 +444,8 @@ void nt_fl_affine_backward(const fl_layer *L, fl_tape *tp, int l, nt_fl_visit vi
   const double *feat = L->code == NT_OP_CONV ? tp->cols[l] : tp->a[L->in];
   if (L->trainable) visit(L, l, feat, delta, n, ctx);
   if (L->in == 0) return;   /* the inputs' own gradient is never used */
-  /* d feat = sqrt(w / fan) W delta : fan x (n pout) */
-  double alpha = sqrt(L->w / L->fan), zero = 0, one = 1;
+  /* d feat = fw W delta : fan x (n pout) */
+  double alpha = L->fw, zero = 0, one = 1;
   int fan = L->fan, cout = L->cout, m = L->pout * n;
   if (L->code == NT_OP_DENSE) {
     gemm_blocked("N", "N", fan, m, cout, alpha, L->W, fan, delta, cout, one, next, fan);
@@ -557,7 +568,8 @@ static void ntk_visit(const fl_layer *L, int l, const double *feat, const double
       gemm_blocked("T", "N", n, nb, cout, one, delta, cout, delta + (size_t) j0 * cout, cout, zero,
                    gd, n);
       double *out = ctx->ntk + (size_t) j0 * n;
-      for (size_t k = 0; k < (size_t) n * nb; k++) out[k] += (L->w / fan * gf[k] + L->b) * gd[k];
+      for (size_t k = 0; k < (size_t) n * nb; k++)
+        out[k] += (L->fw * L->fw * gf[k] + L->fb * L->fb) * gd[k];
     }
     vmaxset(vmax);
     return;
@@ -565,7 +577,7 @@ static void ntk_visit(const fl_layer *L, int l, const double *feat, const double
   int chans = (int) fmax(1.0, fmin((double) cout, cap / ((fan + 1.0) * n)));
   size_t len = (size_t) fan * chans + chans;   /* a block's weights and biases */
   double *grads = (double *) R_alloc(len * n, sizeof(double));
-  double alpha = sqrt(L->w / fan), sb = sqrt(L->b);
+  double alpha = L->fw, sb = L->fb;
   for (int c0 = 0; c0 < cout; c0 += chans) {
     int cb = cout - c0 < chans ? cout - c0 : chans;
     size_t rows = (size_t) fan * cb + cb;
@@ -703,17 +715,17 @@ SEXP ntk_empirical(SEXP x, SEXP shape, SEXP ops_int, SEXP ops_dbl, SEXP geom, SE
 
 /* ---- training ------------------------------------------------------------- */
 
-/* Accumulates the loss gradient of a layer: dW += sqrt(w / fan) feat delta',
-   dbeta += sqrt(b) sum(delta), summed over inputs and positions. */
+/* Accumulates the loss gradient of a layer: dW += fw feat delta',
+   dbeta += fb sum(delta), summed over inputs and positions. */
 static void grad_visit(const fl_layer *L, int l, const double *feat, const double *delta, int n,
                        void *ctx)
 {
   (void) l; (void) ctx;
   fl_layer *M = (fl_layer *) L;
   int fan = L->fan, cout = L->cout, m = L->pout * n;
-  double alpha = sqrt(L->w / fan), one = 1;
+  double alpha = L->fw, one = 1;
   gemm_blocked("N", "T", fan, cout, m, alpha, feat, fan, delta, cout, one, M->gW, fan);
-  double sb = sqrt(L->b);
+  double sb = L->fb;
   for (int j = 0; j < m; j++)
     for (int c = 0; c < cout; c++) M->gbeta[c] += sb * delta[(size_t) j * cout + c];
 }

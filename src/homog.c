@@ -39,7 +39,9 @@ int nt_plan_degree(const nt_plan *plan, int *deg)
           if (d[j] != *v) return 0;   /* branches of unequal degree */
         } else return 0;
       }
-    } else if (!(op->kind & NT_KIND_HOMOGENEOUS) || ((op->kind & NT_KIND_AFFINE) && op->p2 != 0)) {
+    } else if (!(op->kind & NT_KIND_HOMOGENEOUS) ||
+               ((op->kind & NT_KIND_AFFINE) && (op->p2 != 0 || op->p3 != 0))) {   /* a bias, or the
+                                                                               standard NTK's + 1 */
       return 0;
     }
     if (*v > NT_MAX_DEGREE) return 0;

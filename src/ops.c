@@ -12,14 +12,25 @@ static const char *pool_check(const nt_op *op)
   return op->p1 == 0 || op->p1 == 1 ? NULL : "the pooling flag must be 0 (average) or 1 (sum)";
 }
 
+/* Dense and conv: p3 = the fan-in of the standard parameterization (0:
+   the NTK parameterization), p4 = the declared width (0: none). */
+static const char *affine_check(const nt_op *op)
+{
+  if (op->p3 < 0 || op->p3 > 1e12 || op->p3 != floor(op->p3))
+    return "the fan-in must be a whole number from 0 (NTK parameterization) to 1e12";
+  if (op->p4 < 0 || op->p4 > 1048576 || op->p4 != floor(op->p4))
+    return "the width must be a whole number from 0 (none) to 2^20";
+  return NULL;
+}
+
 /* code, name, kind, variances, dual, value, then each engine's step:
    fully connected, convolutional, finite forward and backward, and the
    check of the parameters */
 static const nt_op_info structural_ops[] = {
   {NT_OP_DENSE, "dense", NT_KIND_AFFINE | NT_KIND_HOMOGENEOUS, 1, NULL, NULL,
-   nt_fc_dense, nt_conv_dense, nt_fl_affine_forward, nt_fl_affine_backward},
+   nt_fc_dense, nt_conv_dense, nt_fl_affine_forward, nt_fl_affine_backward, affine_check},
   {NT_OP_CONV, "conv", NT_KIND_AFFINE | NT_KIND_SPATIAL | NT_KIND_HOMOGENEOUS, 1, NULL, NULL,
-   NULL, nt_conv_conv, nt_fl_affine_forward, nt_fl_affine_backward},
+   NULL, nt_conv_conv, nt_fl_affine_forward, nt_fl_affine_backward, affine_check},
   {NT_OP_AVGPOOL, "pool", NT_KIND_SPATIAL | NT_KIND_HOMOGENEOUS, 0, NULL, NULL,
    NULL, nt_conv_pool, nt_fl_pool_forward, nt_fl_pool_backward, pool_check},
   {NT_OP_FLATTEN, "flatten", NT_KIND_READOUT | NT_KIND_HOMOGENEOUS, 0, NULL, NULL,

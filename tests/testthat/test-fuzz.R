@@ -11,7 +11,9 @@ random_activation <- function() {
 }
 random_dense <- function() {
   w <- if (runif(1) < 0.03) -1 else runif(1, 0, 3)
-  nt_dense(abs(w), runif(1, 0, 1) * (runif(1) < 0.5), trainable = runif(1) < 0.8) |>
+  nt_dense(abs(w), runif(1, 0, 1) * (runif(1) < 0.5), trainable = runif(1) < 0.8,
+           parameterization = if (runif(1) < 0.08) "standard" else "ntk",
+           width = if (runif(1) < 0.8) sample(1:64, 1)) |>
     (\(layer) { if (w < 0) layer$w_var <- w; layer })()
 }
 random_fc_net <- function() {

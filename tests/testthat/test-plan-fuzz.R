@@ -11,7 +11,8 @@ fuzz_calls <- function() {
   img4 <- array(rnorm(2 * 4 * 4 * 2), c(2, 4, 4, 2))
   imgc <- aperm(img4, 4:1)
   block <- nt_serial(nt_relu(), nt_dense(2, 0.1))
-  fcnet <- nt_serial(nt_dense(1, 0.1), nt_residual(block), nt_relu(), nt_dense(1))
+  fcnet <- nt_serial(nt_dense(1, 0.1, parameterization = "standard", width = 8), nt_residual(block),
+                     nt_relu(), nt_dense(1, parameterization = "standard"))
   cnets <- list(
     band = nt_cnn(2, readout = "flatten"), gap = nt_cnn(1, readout = "gap"),
     lap = nt_serial(nt_conv(3, 1), nt_relu(), nt_conv(3, 2, stride = 2), nt_relu(),
@@ -21,7 +22,7 @@ fuzz_calls <- function() {
     norm = nt_serial(nt_layer_norm(), nt_conv(3, 1), nt_layer_norm("all"), nt_relu(), nt_dropout(0.6),
                      nt_conv(3, 2), nt_layer_norm(), nt_relu(), nt_flatten(), nt_dropout(0.9), nt_dense(1)))
   calls <- list()
-  fc <- ns$compile_plan(fcnet)
+  fc <- ns$compile_plan(fcnet, ncol(x))
   calls$fc <- list(ns$C_ntk_fc_kernel, list(x, NULL, fc$ints, fc$dbls, list(), c(TRUE, TRUE), 1L,
                                             FALSE, TRUE))
   poly <- ns$compile_plan(nt_serial(nt_dense(1, 0.1), nt_polynomial(c(0.5, -1, 0.3)), nt_dense(1),
