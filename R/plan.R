@@ -296,7 +296,16 @@ conv_axis <- function(n, q, s, padding) {
 add_band <- function(plan) {
   codes <- plan$ints["code", ]
   geom <- plan$geom
-  plan$full <- any(codes %in% op_code(c("pool", "gap", "fanout"))) || any(geom["circ", ] == 1L)
+  # branches run in the band too while every layer keeps the image's shape
+  # with stride 1 (src/conv.c: each state then has the same partner table)
+  readout <- codes %in% op_code(c("flatten", "lap", "gap"))
+  upto <- seq_len(if (any(readout)) which(readout)[1] else length(codes))   # vectors after it
+  g <- geom[, upto, drop = FALSE]
+  shape_kept <- all(g["sh", ] == 1L & g["sw", ] == 1L & g["hin", ] == g["hin", 1L] &
+                    g["win", ] == g["win", 1L] &
+                    (readout[upto] | (g["hout", ] == g["hin", 1L] & g["wout", ] == g["win", 1L])))
+  plan$full <- any(codes %in% op_code(c("pool", "gap"))) || any(geom["circ", ] == 1L) ||
+    (any(codes == op_code("fanout")) && !shape_kept)
   c_lap <- if (any(codes == op_code("lap"))) max(geom["lapc", codes == op_code("lap")]) else 0L
   offsets <- expand.grid(dy = -c_lap:c_lap, dx = -c_lap:c_lap)
   plan$band <- if (plan$full) matrix(0L, 2L, 1L) else t(as.matrix(offsets)) + 0L

@@ -622,8 +622,21 @@ static void sp_read(SEXP x, SEXP ops_int, SEXP ops_dbl, SEXP geom, SEXP band, SE
     if (sp->band[k] < -65536 || sp->band[k] > 65536) Rf_error("'band' has an offset out of range");
   /* Walk the geometry: every layer must read the shape the previous one
      wrote, and every index the engine forms must stay inside the image. */
+  /* Branches in the band engine: each op reads the partner table of the
+     state before it in plan order, which for the first op of a branch is
+     another branch's; exact only while every state has the input's shape
+     and band scale 1 (stride-1 'same' convolutions), as checked here. */
   if (sp->plan.branches && !sp->full)
-    Rf_error("a plan with fan-out and fan-in needs all position pairs ('full')");
+    for (int l = 0; l < nops; l++) {   /* up to the readout; vectors after it have no band */
+      const int *g = sp->geom + (size_t) NT_G_ROWS * l;
+      int readout = (sp->plan.ops[l].kind & NT_KIND_READOUT) != 0;
+      if (l > 0 && (sp->plan.ops[l - 1].kind & NT_KIND_READOUT)) break;
+      if (g[NT_G_HIN] != sp->H || g[NT_G_WIN] != sp->W || g[NT_G_SH] != 1 || g[NT_G_SW] != 1 ||
+          g[NT_G_BSY] != 1 || g[NT_G_BSX] != 1 ||
+          (!readout && (g[NT_G_HOUT] != sp->H || g[NT_G_WOUT] != sp->W)))
+        Rf_error("a plan with fan-out and fan-in needs all position pairs ('full') unless every "
+                 "layer keeps the image's shape with stride 1 (layer %d does not)", l + 1);
+    }
   int hs[NT_MAX_SLOTS], wsz[NT_MAX_SLOTS], sps[NT_MAX_SLOTS], nact = 0;
   hs[0] = sp->H; wsz[0] = sp->W; sps[0] = 1;
   double state = (double) sp->H * sp->W * (sp->full ? (double) sp->H * sp->W : sp->nb);

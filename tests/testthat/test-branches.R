@@ -227,3 +227,35 @@ test_that("branching plans with one perturbed cell give an R error or finite ker
   # codes swapped for other valid codes) still make valid plans: measured 47 %
   expect_gt(errors / total, 0.3)
 })
+
+test_that("branches of shape-keeping stride-1 layers run in the band, equal to all pairs", {
+  # the band engine (only the position pairs the readout reaches) against
+  # the full one (all pairs), called on the same plan
+  set.seed(11)
+  img <- array(rnorm(3 * 6 * 6 * 2), c(3, 6, 6, 2))
+  nets <- list(
+    nt_serial(nt_conv(3, 1, 0.1), nt_residual(nt_serial(nt_relu(), nt_conv(3, 2))),
+              nt_residual(nt_serial(nt_relu(), nt_conv(3, 1.5), nt_layer_norm(), nt_relu(), nt_conv(3, 2))),
+              nt_relu(), nt_flatten(), nt_dense()),
+    nt_serial(nt_conv(3, 1), nt_residual(nt_serial(nt_relu(), nt_conv(3, 2)), nt_conv(1)), nt_relu(),
+              nt_local_avg_pool(2), nt_dense()),
+    nt_serial(nt_conv(3, 1), nt_relu(), nt_flatten(), nt_dense(), nt_residual(nt_serial(nt_relu(), nt_dense(2))),
+              nt_dense()))
+  xc <- aperm(img, 4:1)
+  for (net in nets) {
+    plan <- ntk:::compile_spatial_plan(net, c(6L, 6L, 2L))
+    expect_false(plan$full)
+    band <- .Call(ntk:::C_ntk_conv_kernel, xc, NULL, plan$ints, plan$dbls, plan$geom, plan$band, FALSE, list(),
+                  c(TRUE, TRUE), 1L, FALSE)
+    full <- .Call(ntk:::C_ntk_conv_kernel, xc, NULL, plan$ints, plan$dbls, plan$geom, matrix(0L, 2, 1), TRUE,
+                  list(), c(TRUE, TRUE), 1L, FALSE)
+    for (k in 1:2) expect_equal(band[[k]], full[[k]], tolerance = 1e-14)
+  }
+  # a strided branch changes the shape: all pairs, and the band refused in C
+  strided <- nt_serial(nt_conv(3, 1), nt_residual(nt_serial(nt_relu(), nt_conv(3, 2, stride = 2)),
+                                                  nt_conv(1, stride = 2)), nt_relu(), nt_flatten(), nt_dense())
+  plan <- ntk:::compile_spatial_plan(strided, c(6L, 6L, 2L))
+  expect_true(plan$full)
+  expect_error(.Call(ntk:::C_ntk_conv_kernel, xc, NULL, plan$ints, plan$dbls, plan$geom, matrix(0L, 2, 1), FALSE,
+                     list(), c(TRUE, TRUE), 1L, FALSE), "needs all position pairs")
+})
