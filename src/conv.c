@@ -89,6 +89,15 @@ static void activate_row(const nt_op *op, const double *xs, size_t i, const doub
     abrelu_run(op->p1, op->p2, xs + p + i, xs + 2 * p + i, 0, zs + p, zs + 2 * p, k, t, p);
     return;
   }
+  if (op->code == NT_OP_LAYERNORM) {   /* planes hold 1 / sqrt(s + eps) (self_planes) */
+    const double gx = xs[2 * p + i], *gz = zs + 2 * p;
+    for (size_t j = 0; j < p; j++) {
+      double g = gx * gz[j];
+      k[j] *= g;
+      t[j] *= g;
+    }
+    return;
+  }
   for (size_t j = 0; j < p; j++) {
     double kk, kd;
     nt_act_pair(op, xs[i], zs[j], xs[p + i], zs[p + j], k[j], &kk, &kd);
@@ -368,7 +377,10 @@ static void activate(const nt_op *op, sp_work *ws, size_t p, int nb, int full,
       double kk, kd;
       if (op->code == NT_OP_ABRELU)
         nt_abrelu_dual(op->p1, op->p2, xr[i], zr[j], xi[i], zi[j], k[c], &kk, &kd);
-      else
+      else if (op->code == NT_OP_LAYERNORM) {
+        kd = xi[i] * zi[j];
+        kk = k[c] * kd;
+      } else
         nt_act_pair(op, xs[i], zs[j], xr[i], zr[j], k[c], &kk, &kd);
       k[c] = kk;
       t[c] *= kd;
@@ -478,7 +490,8 @@ int nt_conv_readout(struct nt_conv_pass *p, const nt_op *op, int l)
   return 0;
 }
 
-/* The self-variance planes (s, sqrt s, 1 / sqrt s per position) of op l's
+/* The self-variance planes (s, sqrt s, 1 / sqrt s per position; for a
+   layer norm over channels 1 / sqrt(s + eps) in the third) of op l's
    input for x and z; in the self pass they are recorded first from the
    state's spatial diagonal.  Returns 1 + l when the activation table is
    missing or too narrow (self pass), else 0. */
@@ -492,11 +505,12 @@ static int self_planes(struct nt_conv_pass *p, const nt_op *op, int l, size_t po
   *zs = p->selfz + off;
   if (!p->record) return 0;
   double *rec = p->record + off, top = 0;
+  int norm = op->code == NT_OP_LAYERNORM;   /* its scale 1 / sqrt(s + eps) instead */
   for (size_t i = 0; i < pos; i++) {
     double s = p->ws->k[i * nb + (!spatial ? 0 : sp->full ? (int) i : sp->k0)];
     rec[i] = s;
     rec[pos + i] = sqrt(s);
-    rec[2 * pos + i] = s > 0 ? 1.0 / rec[pos + i] : 0.0;
+    rec[2 * pos + i] = norm ? 1.0 / sqrt(s + op->p1) : s > 0 ? 1.0 / rec[pos + i] : 0.0;
     if (s > top) top = s;
   }
   if (op->code == NT_OP_TABLE &&
