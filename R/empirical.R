@@ -161,6 +161,7 @@ finite_setup <- function(net, x, z, like = NULL) {
   if (!is.null(like) && images != is_image_input(like))
     stop("`x_test` must be inputs like `x`", call. = FALSE)
   if (images) {
+    net <- network_for(net, x)
     x <- as_image_array(x, "x")
     if (!is.null(z)) {
       z <- as_image_array(z, "z")

@@ -140,6 +140,7 @@ nt_fit.default <- function(x, y, net = nt_fc(1, b_var = 0.1), kernel = c("ntk", 
   if (!auto_ridge) diag_reg <- check_number(diag_reg, "diag_reg", lower = 0)
   intercept <- check_flag(intercept, "intercept")
   images <- is_image_input(x)
+  if (images) net <- network_for(net, x)   # the fit keeps the network it ran
   x <- if (images) as_image_array(x, "x") else as_input_matrix(x, "x")
   n <- dim(x)[1]
   response <- encode_response(y, n)

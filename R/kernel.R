@@ -12,9 +12,12 @@
 #' features; the input Gram matrix comes from BLAS or the package's own
 #' loop (option `ntk.gram`, see [ntk-package]) and all layers run down each
 #' column of pairs, without n x m temporaries. Image inputs are
-#' `n x H x W x C` arrays (NHWC; a 3-d array is one channel; see
-#' [nt_images()]) and enter as `K0[i, i'] = x_i . x'_i' / C`
-#' per pair of positions. Networks without pooling keep only the position
+#' `n x H x W x C` arrays (NHWC; see [nt_images()]) and enter as
+#' `K0[i, i'] = x_i . x'_i' / C`
+#' per pair of positions. Sequences are `n x L x C` arrays (a 3-d array is
+#' always a sequence; give one-channel images as `n x H x W x 1`): they run
+#' as images of one row, every filter, window and stride `q` of the network
+#' taken as `1 x q`, so [nt_conv()] is then a 1-d convolution. Networks without pooling keep only the position
 #' pairs their readout reaches through the convolutions (the spatial diagonal
 #' for [nt_flatten()], `O(P q^2 depth)` per pair of images with `P = H W`);
 #' networks with pooling, global average pooling or circular padding keep all
@@ -67,6 +70,7 @@ nt_kernel <- function(net, x, z = NULL, what = "ntk", threads = nt_threads(),
   flip <- check_flag(flip, "flip")
   wanted <- c(ntk = "ntk" %in% what, nngp = "nngp" %in% what)
   if (is_image_input(x)) {
+    net <- network_for(net, x)
     x <- as_image_array(x, "x")
     if (!is.null(z)) {
       z <- as_image_array(z, "z")
@@ -167,9 +171,10 @@ is_image_input <- function(x) is.array(x) && length(dim(x)) %in% 3:4 && !is.data
 
 as_image_array <- function(x, arg) {
   if (!is_image_input(x))
-    stop(sprintf("`%s` must be an n x H x W x C array of images, like `x`", arg), call. = FALSE)
+    stop(sprintf("`%s` must be an n x H x W x C array of images (or n x L x C of sequences), like `x`",
+                 arg), call. = FALSE)
   if (!is.numeric(x)) stop(sprintf("`%s` must be numeric, not %s", arg, typeof(x)), call. = FALSE)
-  if (length(dim(x)) == 3L) dim(x) <- c(dim(x), 1L)
+  if (length(dim(x)) == 3L) dim(x) <- c(dim(x)[1], 1L, dim(x)[2:3])   # a sequence: one row
   d <- dim(x)
   if (d[2] %in% c(1L, 3L, 4L) && d[4] > 4L && d[3] == d[4])
     warning(sprintf(paste0("`%s` looks like n x C x H x W (%s), but image arrays are read as ",

@@ -79,6 +79,7 @@ nt_kernel_tiled <- function(net, x, z = NULL, what = "ntk", tile = 1000, store =
   tile <- check_count(tile, "tile", lower = 1L)
   if (!is.null(store)) store <- check_store(store)
   images <- is_image_input(x)
+  if (images) net <- network_for(net, x)
   x <- if (images) as_image_array(x, "x") else as_input_matrix(x, "x")
   if (!is.null(z)) z <- if (images) as_image_array(z, "z") else as_input_matrix(z, "z")
   check_same_shape(x, z, images)
