@@ -171,6 +171,7 @@ finite_setup <- function(net, x, z, like = NULL) {
       stop("`x_test` must hold images of the shape of `x`", call. = FALSE)
     shape <- as.integer(dim(x)[2:4])
     plan <- compile_spatial_plan(net, shape)
+    check_graph_counts(plan, dim(x)[1] + if (is.null(z)) 0L else dim(z)[1])
     flat <- function(a) matrix(aperm(a, 4:1), ncol = dim(a)[1])
     data <- cbind(flat(x), if (!is.null(z)) flat(z))
   } else {

@@ -115,6 +115,7 @@ matrix_kernels <- function(net, x, z, wanted, threads, progress) {
 
 image_kernels <- function(net, x, z, wanted, threads, progress, flip) {
   plan <- compile_spatial_plan(net, dim(x)[2:4])
+  check_graph_counts(plan, dim(x)[1] + if (is.null(z)) 0L else dim(z)[1])
   # C reads each image contiguously, channels fastest: (C, W, H, n).
   xc <- images_for_c(x)
   zc <- if (is.null(z)) NULL else images_for_c(z)

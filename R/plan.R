@@ -82,7 +82,7 @@ compile_network <- function(net, shape = NULL, columns = NULL) {
   plan <- assemble_plan(ctx$cols)
   plan$custom <- ctx$custom
   # an R function's table is fitted to the inputs later (fit_tables());
-  # a polynomial's coefficients are its data
+  # a polynomial's coefficients and an aggregation's adjacency are their data
   plan$tables <- lapply(ctx$custom, function(layer) layer$coef)
   # tables fitted beforehand on a superset of the inputs (nt_kernel_tiled()
   # attaches those of all inputs to the network it sends to its workers)
@@ -304,7 +304,7 @@ add_band <- function(plan) {
   shape_kept <- all(g["sh", ] == 1L & g["sw", ] == 1L & g["hin", ] == g["hin", 1L] &
                     g["win", ] == g["win", 1L] &
                     (readout[upto] | (g["hout", ] == g["hin", 1L] & g["wout", ] == g["win", 1L])))
-  plan$full <- any(codes %in% op_code(c("pool", "gap"))) || any(geom["circ", ] == 1L) ||
+  plan$full <- any(codes %in% op_code(c("pool", "gap", "aggregate"))) || any(geom["circ", ] == 1L) ||
     (any(codes == op_code("fanout")) && !shape_kept)
   c_lap <- if (any(codes == op_code("lap"))) max(geom["lapc", codes == op_code("lap")]) else 0L
   offsets <- expand.grid(dy = -c_lap:c_lap, dx = -c_lap:c_lap)

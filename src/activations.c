@@ -412,7 +412,7 @@ static void polynomial_dual(const nt_op *op, double s1, double s2, double r1, do
 {
   (void) r1; (void) r2;
   double deriv[NT_MAX_POLY_COEF];
-  int n = op->ncoef;
+  int n = (int) op->ncoef;
   for (int i = 0; i + 1 < n; i++) deriv[i] = (i + 1) * op->coef[i + 1];
   *k = polynomial_moment(op->coef, op->coef, n, s1, s2, c);
   *kdot = n > 1 ? polynomial_moment(deriv, deriv, n - 1, s1, s2, c) : 0.0;
@@ -421,7 +421,7 @@ static void polynomial_dual(const nt_op *op, double s1, double s2, double r1, do
 static double polynomial_value(const nt_op *op, double u, double *deriv)
 {
   double v = 0.0, d = 0.0;
-  for (int i = op->ncoef - 1; i >= 0; i--) {   /* Horner, the derivative alongside */
+  for (int i = (int) op->ncoef - 1; i >= 0; i--) {   /* Horner, the derivative alongside */
     d = d * u + v;
     v = v * u + op->coef[i];
   }

@@ -404,6 +404,7 @@ struct nt_conv_pass {
   int hs[NT_MAX_SLOTS], wsz[NT_MAX_SLOTS], sps[NT_MAX_SLOTS];
   int act, skip;
   int same;               /* the pair is one image with itself */
+  int gx, gz;             /* the graphs of x and z (their adjacency in aggregation ops) */
 };
 
 /* The state layout of op l's slot: positions, entries per position, and
@@ -574,18 +575,48 @@ int nt_conv_dropout(struct nt_conv_pass *p, const nt_op *op, int l)
   return 0;
 }
 
+/* Graph aggregation (graph.c) on all position pairs: K <- A_x K A_z',
+   T likewise, through the next-state buffers. */
+int nt_conv_aggregate(struct nt_conv_pass *p, const nt_op *op, int l)
+{
+  (void) l;
+  sp_work *ws = p->ws;
+  int P = p->hs[op->slot] * p->wsz[op->slot];
+  const double *ax = nt_graph_adjacency(op, p->gx, P), *az = nt_graph_adjacency(op, p->gz, P);
+  double *state[2] = {ws->k, ws->t}, *tmp[2] = {ws->k2, ws->t2};
+  for (int s = 0; s < 2; s++) {
+    double *a = state[s], *b = tmp[s];
+    /* b = a A_z': b[i][j] = sum_q a[i][q] A_z[j, q]; rows i are x positions */
+    for (int i = 0; i < P; i++)
+      for (int j = 0; j < P; j++) {
+        double v = 0;
+        for (int q = 0; q < P; q++) v += a[(size_t) i * P + q] * az[j + (size_t) P * q];
+        b[(size_t) i * P + j] = v;
+      }
+    /* a = A_x b: a[i][j] = sum_q A_x[i, q] b[q][j] */
+    for (int i = 0; i < P; i++)
+      for (int j = 0; j < P; j++) {
+        double v = 0;
+        for (int q = 0; q < P; q++) v += ax[i + (size_t) P * q] * b[(size_t) q * P + j];
+        a[(size_t) i * P + j] = v;
+      }
+  }
+  return 0;
+}
+
 /* Runs the plan on the pair (x, z), each op through its registry step.
    selfx / selfz hold the images' self variances (s, sqrt s per position,
    per activation layer); when record is not NULL this is the self pass of
    x (z == x): the spatial diagonal is recorded there before each
    activation and used at once.  Returns 0, or 1 + the layer whose
    activation table is missing or too narrow (self pass). */
-static int sp_pair(const sp_plan *sp, const double *x, const double *z, int same,
+static int sp_pair(const sp_plan *sp, const double *x, const double *z, int same, int gx, int gz,
                    const double *selfx, const double *selfz, double *record,
                    sp_work *ws, double *k_out, double *t_out)
 {
   struct nt_conv_pass p;
   p.sp = sp; p.ws = ws; p.selfx = selfx; p.selfz = selfz; p.record = record; p.same = same;
+  p.gx = gx; p.gz = gz;
   p.hs[0] = sp->H; p.wsz[0] = sp->W; p.sps[0] = 1;
   p.act = 0;
   ws->k = ws->kreg[0]; ws->t = ws->treg[0];
@@ -673,6 +704,10 @@ static void sp_read(SEXP x, SEXP ops_int, SEXP ops_dbl, SEXP geom, SEXP band, SE
       if (code == NT_OP_CONV && g[NT_G_CIRC] && !sp->full)
         Rf_error("layer %d: circular padding needs all position pairs", l + 1);
       h = g[NT_G_HOUT]; w = g[NT_G_WOUT];
+    } else if (code == NT_OP_AGGREGATE) {
+      if (!sp->full) Rf_error("layer %d: aggregation needs all position pairs", l + 1);
+      if (nt_graph_count(op, h * w) < 0)
+        Rf_error("layer %d: the adjacency does not match the %d positions it aggregates", l + 1, h * w);
     } else if (is_spatial_op) {
       if (code == NT_OP_GAP && !sp->full) Rf_error("global average pooling needs all position pairs");
       if (g[NT_G_LAPC] < 0) Rf_error("layer %d has a negative window", l + 1);
@@ -797,6 +832,7 @@ typedef struct {
   const double *x;
   double *self;
   int *status;
+  int graph0;             /* the graph of image 0 */
 } self_job;
 
 static R_xlen_t self_image(void *vctx, R_xlen_t i)
@@ -810,7 +846,8 @@ static R_xlen_t self_image(void *vctx, R_xlen_t i)
   sp_work *w = job->ws;
 #endif
   double k, t;
-  job->status[i] = sp_pair(sp, job->x + img * i, job->x + img * i, 1, NULL, NULL,
+  int g = job->graph0 + (int) i;
+  job->status[i] = sp_pair(sp, job->x + img * i, job->x + img * i, 1, g, g, NULL, NULL,
                            job->self + NT_SELF * sp->self_len * i, w, &k, &t);
   return 0;
 }
@@ -822,10 +859,10 @@ static double unit_weight(void *ctx, R_xlen_t task)
   return 1.0;
 }
 
-static void self_passes(const sp_plan *sp, const double *x, int n, double *self,
+static void self_passes(const sp_plan *sp, const double *x, int n, int graph0, double *self,
                         int *status, sp_work *ws, int nth, nt_progress *bar)
 {
-  self_job job = {sp, ws, x, self, status};
+  self_job job = {sp, ws, x, self, status, graph0};
   nt_drive_spec spec = {n, unit_weight, self_image, 0, nth};
   nt_drive(&spec, &job, bar);
 }
@@ -864,7 +901,7 @@ static R_xlen_t conv_pair(void *vctx, R_xlen_t task)
 #endif
   double k, t;
   sp_pair(job->sp, job->xd + job->img * i, job->zd + job->img * j, job->same && i == j,
-          job->selfx + job->rec * i,
+          (int) i, (int) (job->sym ? j : job->n + j), job->selfx + job->rec * i,
           job->selfz + job->rec * j, NULL, w, &k, &t);
   size_t at = (size_t) i + (size_t) job->n * j;
   if (job->shx) {   /* back to the inputs' scale: K(a x, b z) = (a b)^D K(x, z) */
@@ -874,6 +911,20 @@ static R_xlen_t conv_pair(void *vctx, R_xlen_t task)
   if (job->out_k) job->out_k[at] = k;
   if (job->out_t) job->out_t[at] = t;
   return !R_FINITE(k) || !R_FINITE(t);
+}
+
+/* Per-graph aggregation ops hold one adjacency per input: `graphs` of them
+   (x's, then z's) are needed. */
+static void check_graphs(const sp_plan *sp, R_xlen_t graphs)
+{
+  for (int l = 0; l < sp->plan.nops; l++) {
+    const nt_op *op = sp->plan.ops + l;
+    if (op->code != NT_OP_AGGREGATE || op->p1 == 0) continue;
+    R_xlen_t have = nt_graph_count(op, G(l, NT_G_HIN) * G(l, NT_G_WIN));
+    if (have < graphs)
+      Rf_error("layer %d holds the adjacency of %.0f graphs, but the inputs are %.0f graphs", l + 1,
+               (double) have, (double) graphs);
+  }
 }
 
 SEXP ntk_conv_kernel(SEXP x, SEXP z, SEXP ops_int, SEXP ops_dbl, SEXP geom, SEXP band,
@@ -888,6 +939,7 @@ SEXP ntk_conv_kernel(SEXP x, SEXP z, SEXP ops_int, SEXP ops_dbl, SEXP geom, SEXP
   if (sym) m = n;
   /* homogeneous plans: images shifted into a safe range, outputs shifted
      back (homog.c), so that tiny and huge images keep every digit */
+  check_graphs(&sp, (R_xlen_t) n + (sym ? 0 : m));
   int degree = nt_plan_degree(&sp.plan, NULL), *shx, *shz = NULL;
   size_t len = (size_t) sp.H * sp.W * sp.C;
   xd = shift_images(xd, n, len, degree, &shx);
@@ -921,12 +973,12 @@ SEXP ntk_conv_kernel(SEXP x, SEXP z, SEXP ops_int, SEXP ops_dbl, SEXP geom, SEXP
   nt_progress bar;
   double pairs_total = sym ? 0.5 * (double) n * (n + 1) : (double) n * m;
   nt_progress_start(&bar, show, pairs_total + n + (sym ? 0 : m));
-  self_passes(&sp, xd, n, selfx, status, ws, nth, &bar);
+  self_passes(&sp, xd, n, 0, selfx, status, ws, nth, &bar);
   for (int i = 0; i < n; i++)
     if (status[i]) Rf_error("activation table of layer %d is too narrow; this is a bug in ntk", status[i]);
   if (!sym) {
     selfz = (double *) R_alloc((size_t) m * rec + 1, sizeof(double));
-    self_passes(&sp, zd, m, selfz, status, ws, nth, &bar);
+    self_passes(&sp, zd, m, n, selfz, status, ws, nth, &bar);   /* z's graphs follow x's */
     for (int i = 0; i < m; i++)
       if (status[i]) Rf_error("activation table of layer %d is too narrow; this is a bug in ntk", status[i]);
   }
@@ -960,6 +1012,7 @@ SEXP ntk_conv_self(SEXP x, SEXP ops_int, SEXP ops_dbl, SEXP geom, SEXP band, SEX
   sp_read(x, ops_int, ops_dbl, geom, band, full, tables, &sp);
   int n;
   const double *xd = image_data(x, &n, &sp, "x");
+  check_graphs(&sp, n);
   size_t rec = NT_SELF * sp.self_len;
   nt_check_alloc(n, (double) rec, 1, "the images' self covariances");
   double *self = (double *) R_alloc((size_t) n * rec + 1, sizeof(double));
@@ -969,13 +1022,15 @@ SEXP ntk_conv_self(SEXP x, SEXP ops_int, SEXP ops_dbl, SEXP geom, SEXP band, SEX
   sp_work *ws = sp_workspaces(&sp, 1);
   nt_progress bar;
   nt_progress_start(&bar, 0, n);
-  self_passes(&sp, xd, n, self, INTEGER(status), ws, 0, &bar);
+  self_passes(&sp, xd, n, 0, self, INTEGER(status), ws, 0, &bar);
   for (int i = 0; i < n; i++)
     for (int a = 0; a < sp.plan.nact; a++) {
       size_t end = a + 1 < sp.plan.nact ? sp.act_off[a + 1] : sp.self_len;
       double top = NA_REAL;
       for (size_t q = sp.act_off[a]; q < end; q++) {
         double v = self[rec * i + NT_SELF * sp.act_off[a] + (q - sp.act_off[a])];
+        if (ISNAN(v) && !R_IsNA(v))   /* NA: not reached; NaN: Inf - Inf on the way */
+          Rf_error("the images' variances overflowed at activation %d; rescale 'x'", a + 1);
         if (!ISNAN(v) && (ISNAN(top) || v > top)) top = v;
       }
       if (!ISNAN(top) && !R_FINITE(top))

@@ -162,11 +162,13 @@ typedef struct nt_fl_tape {
   size_t *len;      /* entries of a[i] */
   double **cols;    /* conv: im2col of the input, fan x (n pout) */
   int n;
+  int graph0;       /* the graph of input 0 (aggregation: test inputs follow the training ones) */
 } fl_tape;
 
 static void fl_tape_alloc(const fl_net *net, int n, fl_tape *tp)
 {
   tp->n = n;
+  tp->graph0 = 0;
   tp->a = (double **) R_alloc(net->nl + 1, sizeof(double *));
   tp->d = (double **) R_alloc(net->nl + 1, sizeof(double *));
   tp->len = (size_t *) R_alloc(net->nl + 1, sizeof(size_t));
@@ -404,6 +406,45 @@ void nt_fl_dropout_backward(const fl_layer *L, fl_tape *tp, int l, nt_fl_visit v
   for (size_t k = 0; k < sz; k++) next[k] += delta[k] * mask[k];
 }
 
+/* Graph aggregation (graph.c): out(p) = sum_q A_i[p, q] in(q) for input i. */
+void nt_fl_aggregate_forward(const fl_layer *L, fl_tape *tp, int l)
+{
+  int P = L->pin, C = L->cin;
+  const double *in = tp->a[L->in];
+  double *out = tp->a[l + 1];
+  memset(out, 0, (size_t) tp->n * P * C * sizeof(double));
+  for (int i = 0; i < tp->n; i++) {
+    const double *a = nt_graph_adjacency(L->op, tp->graph0 + i, P);
+    for (int p = 0; p < P; p++)
+      for (int q = 0; q < P; q++) {
+        double w = a[p + (size_t) P * q];
+        if (w == 0) continue;
+        const double *src = in + ((size_t) i * P + q) * C;
+        double *dst = out + ((size_t) i * P + p) * C;
+        for (int c = 0; c < C; c++) dst[c] += w * src[c];
+      }
+  }
+}
+
+void nt_fl_aggregate_backward(const fl_layer *L, fl_tape *tp, int l, nt_fl_visit visit, void *ctx)
+{
+  (void) visit; (void) ctx;
+  int P = L->pin, C = L->cin;
+  const double *delta = tp->d[l + 1];
+  double *next = tp->d[L->in];
+  for (int i = 0; i < tp->n; i++) {
+    const double *a = nt_graph_adjacency(L->op, tp->graph0 + i, P);
+    for (int p = 0; p < P; p++)
+      for (int q = 0; q < P; q++) {
+        double w = a[p + (size_t) P * q];
+        if (w == 0) continue;
+        const double *src = delta + ((size_t) i * P + p) * C;
+        double *dst = next + ((size_t) i * P + q) * C;
+        for (int c = 0; c < C; c++) dst[c] += w * src[c];
+      }
+  }
+}
+
 static void fl_forward(const fl_net *net, fl_tape *tp)
 {
   GetRNGstate();   /* dropout masks (main thread) */
@@ -623,6 +664,16 @@ static void fl_read(SEXP x, SEXP shape, SEXP ops_int, SEXP ops_dbl, SEXP geom, S
     Rf_error("a finite network must end with a dense layer");
   int wd = nt_check_int_scalar(width, "width", 1, 1 << 20);
   fl_build(net, plan, INTEGER(geom), h, w, c, wd);
+  for (int l = 0; l < net->nl; l++) {   /* one adjacency, or one per input */
+    const fl_layer *L = net->layers + l;
+    if (L->code != NT_OP_AGGREGATE) continue;
+    R_xlen_t graphs = nt_graph_count(L->op, L->pin);
+    if (graphs < 0)
+      Rf_error("layer %d: the adjacency does not match the %d positions it aggregates", l + 1, L->pin);
+    if (L->op->p1 != 0 && graphs < *n)
+      Rf_error("layer %d holds the adjacency of %.0f graphs, but the inputs are %d graphs", l + 1,
+               (double) graphs, *n);
+  }
   if (net->layers[net->nl - 1].pout != 1)
     Rf_error("a finite network on images needs a readout before its last dense layer");
   /* BLAS takes int sizes: positions times inputs, fan-ins times outputs */
@@ -834,6 +885,11 @@ SEXP ntk_train(SEXP x, SEXP y, SEXP x_test, SEXP shape, SEXP ops_int, SEXP ops_d
     nt_check_finite(REAL(x_test), XLENGTH(x_test), "x_test");
     m = Rf_ncols(x_test);
   }
+  for (int l = 0; l < net.nl; l++)   /* per-graph adjacency: the test graphs follow */
+    if (net.layers[l].code == NT_OP_AGGREGATE && net.layers[l].op->p1 != 0 &&
+        nt_graph_count(net.layers[l].op, net.layers[l].pin) < (R_xlen_t) n + m)
+      Rf_error("layer %d holds the adjacency of fewer graphs than the %d training and %d test inputs",
+               l + 1, n, m);
   if (TYPEOF(learning_rate) != REALSXP || XLENGTH(learning_rate) != 1 ||
       !(REAL(learning_rate)[0] > 0) || !R_FINITE(REAL(learning_rate)[0]))
     Rf_error("'learning_rate' must be a positive number");
@@ -853,6 +909,7 @@ SEXP ntk_train(SEXP x, SEXP y, SEXP x_test, SEXP shape, SEXP ops_int, SEXP ops_d
   memcpy(tp.a[0], REAL(x), (size_t) n * net.p0 * net.c0 * sizeof(double));
   if (m) {
     fl_tape_alloc(&net, m, &tt);
+    tt.graph0 = n;
     memcpy(tt.a[0], REAL(x_test), (size_t) m * net.p0 * net.c0 * sizeof(double));
   }
   /* the empirical NTK is taken on x and x_test together */

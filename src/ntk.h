@@ -122,7 +122,8 @@ enum {
   NT_OP_POLY = 22,    /* a polynomial; its coefficients in the plan's `tables` list */
   NT_OP_LAYERNORM = 23,      /* layer normalisation over channels (normalize.c) */
   NT_OP_LAYERNORM_ALL = 24,  /* over channels and space */
-  NT_OP_DROPOUT = 25         /* train-mode dropout, p1 = keep rate (dropout.c) */
+  NT_OP_DROPOUT = 25,        /* train-mode dropout, p1 = keep rate (dropout.c) */
+  NT_OP_AGGREGATE = 26       /* graph aggregation over positions (graph.c) */
 };
 
 enum {
@@ -161,8 +162,9 @@ typedef struct {
   double p1, p2;          /* dense, conv: w_var, b_var; activations: their parameters */
   double p3, p4;          /* activations with more parameters */
   const nt_table *table;  /* NT_OP_TABLE only */
-  const double *coef;     /* NT_OP_POLY only: a_0..a_degree of sum a_k u^k */
-  int ncoef;
+  const double *coef;     /* NT_OP_POLY: a_0..a_degree of sum a_k u^k;
+                             NT_OP_AGGREGATE: the adjacency matrices */
+  R_xlen_t ncoef;
   const struct nt_op_info_s *info;
 } nt_op;
 
@@ -215,6 +217,15 @@ int nt_conv_branch(struct nt_conv_pass *p, const nt_op *op, int l);
 int nt_conv_elementwise(struct nt_conv_pass *p, const nt_op *op, int l);
 int nt_conv_norm_all(struct nt_conv_pass *p, const nt_op *op, int l);
 int nt_conv_dropout(struct nt_conv_pass *p, const nt_op *op, int l);
+int nt_conv_aggregate(struct nt_conv_pass *p, const nt_op *op, int l);
+void nt_fl_aggregate_forward(const struct nt_fl_layer *L, struct nt_fl_tape *tp, int l);
+void nt_fl_aggregate_backward(const struct nt_fl_layer *L, struct nt_fl_tape *tp, int l,
+                              nt_fl_visit visit, void *ctx);
+/* graph.c: the adjacency of graph g (column-major P x P) of an aggregation
+   op: its one shared matrix (p1 = 0), or the g-th of its per-graph ones;
+   the number of graphs it holds (0 when shared). */
+const double *nt_graph_adjacency(const nt_op *op, int g, int P);
+R_xlen_t nt_graph_count(const nt_op *op, int P);
 void nt_fc_dropout(struct nt_fc_block *b, const nt_op *op);
 void nt_fl_dropout_forward(const struct nt_fl_layer *L, struct nt_fl_tape *tp, int l);
 void nt_fl_dropout_backward(const struct nt_fl_layer *L, struct nt_fl_tape *tp, int l,
@@ -254,6 +265,9 @@ extern const int nt_n_norm_ops;
 /* dropout.c */
 extern const nt_op_info nt_dropout_ops[];
 extern const int nt_n_dropout_ops;
+/* graph.c */
+extern const nt_op_info nt_graph_ops[];
+extern const int nt_n_graph_ops;
 
 /* Rows of the integer matrix of a plan (R/plan.R), one column per op. */
 enum { NT_P_CODE, NT_P_TRAINABLE, NT_P_TABLE, NT_P_SLOT, NT_P_FIRST, NT_P_COUNT, NT_P_ROWS };

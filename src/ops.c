@@ -53,9 +53,11 @@ static const nt_op_info structural_ops[] = {
 /* The registry: the structural ops, then the lists of the other files. */
 static const nt_op_info *registry_entry(int i)
 {
-  const nt_op_info *lists[] = {structural_ops, nt_elementwise_ops, nt_norm_ops, nt_dropout_ops};
-  const int sizes[] = {N_STRUCTURAL, nt_n_elementwise_ops, nt_n_norm_ops, nt_n_dropout_ops};
-  for (int j = 0; j < 4; j++) {
+  const nt_op_info *lists[] = {structural_ops, nt_elementwise_ops, nt_norm_ops, nt_dropout_ops,
+                               nt_graph_ops};
+  const int sizes[] = {N_STRUCTURAL, nt_n_elementwise_ops, nt_n_norm_ops, nt_n_dropout_ops,
+                       nt_n_graph_ops};
+  for (int j = 0; j < 5; j++) {
     if (i < sizes[j]) return lists[j] + i;
     i -= sizes[j];
   }
@@ -63,7 +65,7 @@ static const nt_op_info *registry_entry(int i)
 }
 static int registry_size(void)
 {
-  return N_STRUCTURAL + nt_n_elementwise_ops + nt_n_norm_ops + nt_n_dropout_ops;
+  return N_STRUCTURAL + nt_n_elementwise_ops + nt_n_norm_ops + nt_n_dropout_ops + nt_n_graph_ops;
 }
 
 const nt_op_info *nt_op_lookup(int code)

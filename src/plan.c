@@ -29,20 +29,21 @@ static void read_table(SEXP tab, nt_table *t)
   t->nang = (int) XLENGTH(ax); t->ang_x = REAL(ax); t->ang_w = REAL(aw);
 }
 
-/* The coefficients of polynomial layer l: entry ti (1-based) of `tables`,
-   a finite double vector of 1 to NT_MAX_POLY_COEF values. */
-static void read_coefficients(SEXP tables, int ti, int ntab, int l, nt_op *op)
+/* The data of layer l (a polynomial's coefficients, an aggregation's
+   adjacency matrices): entry ti (1-based) of `tables`, a finite double
+   vector of min..max values. */
+static void read_data(SEXP tables, int ti, int ntab, int l, nt_op *op, R_xlen_t min, R_xlen_t max)
 {
+  const char *name = op->info->name;
   if (ti < 1 || ti > ntab || TYPEOF(VECTOR_ELT(tables, ti - 1)) != REALSXP)
-    Rf_error("layer %d (polynomial) names no coefficient vector", l + 1);
+    Rf_error("layer %d (%s) names no data vector", l + 1, name);
   SEXP a = VECTOR_ELT(tables, ti - 1);
   R_xlen_t n = XLENGTH(a);
-  if (n < 1 || n > NT_MAX_POLY_COEF)
-    Rf_error("layer %d (polynomial) must have 1 to %d coefficients (degree 0 to %d)", l + 1,
-             NT_MAX_POLY_COEF, NT_MAX_POLY_COEF - 1);
-  nt_check_finite(REAL(a), n, "polynomial coefficients");
+  if (n < min || n > max)
+    Rf_error("layer %d (%s) must have %.0f to %.0f values", l + 1, name, (double) min, (double) max);
+  nt_check_finite(REAL(a), n, name);
   op->coef = REAL(a);
-  op->ncoef = (int) n;
+  op->ncoef = n;
 }
 
 /* The slots of a plan: every op reads live slots, a fan-out writes free
@@ -151,7 +152,8 @@ void nt_plan_read(SEXP ops_int, SEXP ops_dbl, SEXP tables, nt_plan *plan)
         Rf_error("layer %d names activation table %d, which is not a table", l + 1, ti);
       op->table = have[ti - 1] ? tab + ti - 1 : NULL;
     }
-    if (op->code == NT_OP_POLY) read_coefficients(tables, col[NT_P_TABLE], ntab, l, op);
+    if (op->code == NT_OP_POLY) read_data(tables, col[NT_P_TABLE], ntab, l, op, 1, NT_MAX_POLY_COEF);
+    if (op->code == NT_OP_AGGREGATE) read_data(tables, col[NT_P_TABLE], ntab, l, op, 1, R_XLEN_T_MAX);
     if (info->kind & NT_KIND_ELEMENTWISE) plan->nact++;
   }
   check_slots(plan);

@@ -150,14 +150,14 @@ test_that("bad parameters are refused in R and in C", {
     .Call(ntk:::C_ntk_fc_kernel, x, NULL, ints, poly$dbls, tables, c(TRUE, TRUE), 1L, FALSE, TRUE)
   expect_equal(fc(poly$tables)[[1]], unclass(nt_kernel(nt_serial(nt_dense(), nt_polynomial(c(1, 2)), nt_dense()), x))[, ],
                ignore_attr = TRUE)
-  expect_error(fc(list()), "names no coefficient vector")
-  expect_error(fc(list(numeric(0))), "1 to 21 coefficients")
-  expect_error(fc(list(rep(1, 22))), "1 to 21 coefficients")
-  expect_error(fc(list(c(1, NaN))), "polynomial coefficients")
-  expect_error(fc(list(list(1))), "names no coefficient vector|8 elements")
+  expect_error(fc(list()), "names no data vector")
+  expect_error(fc(list(numeric(0))), "must have 1 to 21 values")
+  expect_error(fc(list(rep(1, 22))), "must have 1 to 21 values")
+  expect_error(fc(list(c(1, NaN))), "polynomial")
+  expect_error(fc(list(list(1))), "names no data vector|8 elements")
   ints <- poly$ints
   ints["table", 2] <- 5L
-  expect_error(fc(poly$tables, ints), "names no coefficient vector")
+  expect_error(fc(poly$tables, ints), "names no data vector")
 })
 
 test_that("sum pooling is average pooling times the window, in kernels and finite networks", {

@@ -19,6 +19,9 @@ fuzz_calls <- function() {
                     nt_local_avg_pool(1), nt_dense(1)),
     res = nt_serial(nt_conv(3, 1), nt_residual(nt_serial(nt_relu(), nt_conv(3, 2))), nt_relu(),
                     nt_global_avg_pool(), nt_dense(1)),
+    graph = nt_serial(nt_aggregate(diag(16) + 0.1), nt_dense(1, 0.1), nt_relu(), nt_dense(1),
+                      nt_aggregate(array(rnorm(2 * 256), c(2, 16, 16))), nt_relu(), nt_global_sum_pool(),
+                      nt_dense(1)),
     norm = nt_serial(nt_layer_norm(), nt_conv(3, 1), nt_layer_norm("all"), nt_relu(), nt_dropout(0.6),
                      nt_conv(3, 2), nt_layer_norm(), nt_relu(), nt_flatten(), nt_dropout(0.9), nt_dense(1)))
   calls <- list()
@@ -37,14 +40,15 @@ fuzz_calls <- function() {
   for (nm in names(cnets)) {
     sp <- ns$compile_spatial_plan(cnets[[nm]], c(4L, 4L, 2L))
     calls[[paste0("conv_", nm)]] <- list(ns$C_ntk_conv_kernel, list(
-      imgc, NULL, sp$ints, sp$dbls, sp$geom, sp$band, sp$full, list(), c(TRUE, TRUE), 1L, FALSE))
+      imgc, NULL, sp$ints, sp$dbls, sp$geom, sp$band, sp$full, sp$tables, c(TRUE, TRUE), 1L, FALSE))
     calls[[paste0("self_", nm)]] <- list(ns$C_ntk_conv_self, list(
-      imgc, sp$ints, sp$dbls, sp$geom, sp$band, sp$full, list()))
+      imgc, sp$ints, sp$dbls, sp$geom, sp$band, sp$full, sp$tables))
   }
   finite <- list(fc = ns$finite_setup(fcnet, x, NULL),
                  cnn = ns$finite_setup(nt_cnn(2, readout = "flatten"), img4, NULL),
                  res = ns$finite_setup(cnets$res, img4, NULL),
                  norm = ns$finite_setup(cnets$norm, img4, NULL),
+                 graph = ns$finite_setup(cnets$graph, img4, NULL),
                  poly = ns$finite_setup(nt_serial(nt_dense(1, 0.1), nt_polynomial(c(0.5, -1, 0.3)),
                                                   nt_dense(1)), x, NULL))
   for (nm in names(finite)) {
@@ -52,7 +56,7 @@ fuzz_calls <- function() {
     n <- ncol(fin$data)
     calls[[paste0("empirical_", nm)]] <- list(ns$C_ntk_empirical, list(
       fin$data, fin$shape, fin$plan$ints, fin$plan$dbls, fin$plan$geom, fin$plan$tables, 8L, 1L, FALSE))
-    if (nm == "norm") next                      # dropout: nt_train refuses it
+    if (nm %in% c("norm", "graph")) next        # dropout: refused; graph: 2 graphs, no test inputs
     calls[[paste0("train_", nm)]] <- list(ns$C_ntk_train, list(
       fin$data, as.numeric(seq_len(n)), NULL, fin$shape, fin$plan$ints, fin$plan$dbls,
       fin$plan$geom, fin$plan$tables, 8L, 0.01, c(0L, 2L), TRUE, TRUE, FALSE))
