@@ -48,8 +48,14 @@ nt_conv <- function(filter = 3, w_var = 1, b_var = 0,
 #' Pooling and readout layers for images
 #'
 #' `nt_avg_pool(window, stride)` averages each network's activations over
-#' windows (both positions of the kernel are pooled; windows that do not fit
-#' are dropped); `nt_sum_pool(window, stride)` sums them, so its kernels are
+#' windows (both positions of the kernel are pooled; with `padding =
+#' "valid"` windows that do not fit are dropped; with `"same"` the image is
+#' padded with zeros as for [nt_conv()], `ceil(H / stride)` rows out, and a
+#' border window averages over its full size, zeros included, or, with
+#' `normalize_edges = TRUE`, over its positions inside the image only, as in
+#' neural-tangents: `K(o, o') = sum K(a, a') / (c(o) c(o'))` over the
+#' windows' in-image positions `a`, `a'`, with `c` their counts);
+#' `nt_sum_pool(window, stride)` sums them, so its kernels are
 #' those of the average times `q^2` for windows of `q` positions (a later
 #' nonlinearity sees the larger variance). The readouts turn an image into a vector: `nt_flatten()`
 #' averages the kernel over the spatial diagonal, `K <- mean_i K[i, i]`;
@@ -68,6 +74,10 @@ nt_conv <- function(filter = 3, w_var = 1, b_var = 0,
 #'
 #' @param window Pooling window: one number or `c(height, width)`.
 #' @param stride Step between windows, by default the window.
+#' @param padding `"valid"` (only windows inside the image) or `"same"`
+#'   (zero padding, TensorFlow's layout).
+#' @param normalize_edges With `"same"` padding, average border windows over
+#'   their positions inside the image instead of their full size.
 #' @param c Half-width of the local window, a whole number `>= 0`.
 #' @return A layer object of class `nt_layer`.
 #' @references Li, Z. et al. (2019). Enhanced convolutional neural tangent
@@ -80,16 +90,20 @@ NULL
 
 #' @rdname spatial_layers
 #' @export
-nt_avg_pool <- function(window = 2, stride = window) {
+nt_avg_pool <- function(window = 2, stride = window, padding = c("valid", "same"),
+                        normalize_edges = FALSE) {
+  padding <- match.arg(padding)
+  normalize_edges <- check_flag(normalize_edges, "normalize_edges")
   new_layer("pool", "AvgPool", window = check_pair(window, "window"),
-            stride = check_pair(stride, "stride"))
+            stride = check_pair(stride, "stride"), padding = padding, normalize_edges = normalize_edges)
 }
 
 #' @rdname spatial_layers
 #' @export
-nt_sum_pool <- function(window = 2, stride = window) {
+nt_sum_pool <- function(window = 2, stride = window, padding = c("valid", "same")) {
   new_layer("pool", "SumPool", window = check_pair(window, "window"),
-            stride = check_pair(stride, "stride"), sum = TRUE)
+            stride = check_pair(stride, "stride"), sum = TRUE, padding = match.arg(padding),
+            normalize_edges = FALSE)
 }
 
 #' @rdname spatial_layers

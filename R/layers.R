@@ -382,8 +382,10 @@ format.nt_layer <- function(x, ...) {
                    affine_extras(x), if (x$trainable) "" else ", frozen"))
   }
   if (x$kind == "pool") {
-    return(sprintf("%s(%s, stride %s)", x$name, paste(x$window, collapse = "x"),
-                   paste(x$stride, collapse = "x")))
+    return(sprintf("%s(%s, stride %s%s%s)", x$name, paste(x$window, collapse = "x"),
+                   paste(x$stride, collapse = "x"),
+                   if (identical(x$padding, "same")) ", same" else "",
+                   if (isTRUE(x$normalize_edges)) ", normalize_edges" else ""))
   }
   if (identical(x$readout, "lap")) return(sprintf("LocalAvgPool(c = %d)", x$c))
   if (identical(x$name, "LeakyReLU")) return(sprintf("LeakyReLU(slope = %g)", x$a))

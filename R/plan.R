@@ -243,10 +243,11 @@ compile_layer.nt_conv <- function(layer, ctx, where) {
 #' @export
 compile_layer.nt_pool <- function(layer, ctx, where) {
   slot <- spatial_stream(ctx, layer, where)
-  a <- window_out(ctx, slot, layer, where, layer$window, layer$stride, "valid")
-  emit(ctx, op_code("pool"), slot, params = c(as.numeric(isTRUE(layer$sum)), 0),
+  a <- window_out(ctx, slot, layer, where, layer$window, layer$stride, layer$padding %||% "valid")
+  emit(ctx, op_code("pool"), slot,
+       params = c(as.numeric(isTRUE(layer$sum)), as.numeric(isTRUE(layer$normalize_edges))),
        geom = c(qh = layer$window[1], qw = layer$window[2], sh = layer$stride[1],
-                sw = layer$stride[2]),
+                sw = layer$stride[2], pt = a$ay[["pad"]], pl = a$ax[["pad"]]),
        out = list(h = a$ay[["out"]], w = a$ax[["out"]]))
 }
 

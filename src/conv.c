@@ -253,35 +253,57 @@ static void conv_band(const sp_plan *sp, int l, sp_work *ws, const affine_map *a
     }
 }
 
+/* In-image positions of window w along an axis: first and count, from its
+   start w s - pad (positions outside are zero padding). */
+static inline void window_span(int w, int s, int pad, int q, int n, int *first, int *count)
+{
+  int a = w * s - pad, b = a + q;
+  if (a < 0) a = 0;
+  if (b > n) b = n;
+  *first = a;
+  *count = b > a ? b - a : 0;
+}
+
+/* Pooling on all position pairs: the sums of K and T over both windows,
+   divided by the window sizes (average pooling: padding counts as zeros),
+   by the numbers of in-image positions (normalize_edges), or not at all
+   (sum pooling). */
 static void avg_pool_full(const sp_plan *sp, int l, sp_work *ws)
 {
   int wi = G(l, NT_G_WIN), ho = G(l, NT_G_HOUT), wo = G(l, NT_G_WOUT), hi = G(l, NT_G_HIN);
   int qh = G(l, NT_G_QH), qw = G(l, NT_G_QW), sh = G(l, NT_G_SH), sw = G(l, NT_G_SW);
+  int pt = G(l, NT_G_PT), pl = G(l, NT_G_PL);
   size_t pi = (size_t) hi * wi, po = (size_t) ho * wo;
-  double scale = sp->plan.ops[l].p1 == 1 ? 1.0 : 1.0 / ((double) qh * qw * qh * qw);   /* sum or mean */
+  const nt_op *op = sp->plan.ops + l;
+  int sum = op->p1 == 1, edges = op->p2 == 1;
   for (size_t o = 0; o < po; o++) {
-    int oy = (int) (o / wo), ox = (int) (o % wo);
+    int y0, ny, x0, nx;
+    window_span((int) (o / wo), sh, pt, qh, hi, &y0, &ny);
+    window_span((int) (o % wo), sw, pl, qw, wi, &x0, &nx);
     for (size_t o2 = 0; o2 < po; o2++) {
-      int oy2 = (int) (o2 / wo), ox2 = (int) (o2 % wo);
+      int y1, my, x1, mx;
+      window_span((int) (o2 / wo), sh, pt, qh, hi, &y1, &my);
+      window_span((int) (o2 % wo), sw, pl, qw, wi, &x1, &mx);
       double ak = 0, at = 0;
-      for (int ay = 0; ay < qh; ay++)
-        for (int ax = 0; ax < qw; ax++) {
-          size_t a = (size_t) (oy * sh + ay) * wi + ox * sw + ax;
+      for (int ay = y0; ay < y0 + ny; ay++)
+        for (int ax = x0; ax < x0 + nx; ax++) {
+          size_t a = (size_t) ay * wi + ax;
           const double *rk = ws->k + a * pi, *rt = ws->t + a * pi;
-          for (int by = 0; by < qh; by++)
-            for (int bx = 0; bx < qw; bx++) {
-              size_t b = (size_t) (oy2 * sh + by) * wi + ox2 * sw + bx;
+          for (int by = y1; by < y1 + my; by++)
+            for (int bx = x1; bx < x1 + mx; bx++) {
+              size_t b = (size_t) by * wi + bx;
               ak += rk[b];
               at += rt[b];
             }
         }
+      double scale = sum ? 1.0 : edges ? 1.0 / ((double) ny * nx * my * mx)
+                                       : 1.0 / ((double) qh * qw * qh * qw);
       ws->k2[o * po + o2] = ak * scale;
       ws->t2[o * po + o2] = at * scale;
     }
   }
 }
 
-/* Readouts reduce the state to one entry. */
 static void readout(const sp_plan *sp, int l, sp_work *ws)
 {
   const int *part = sp->part[l];

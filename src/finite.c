@@ -95,6 +95,7 @@ static void fl_build(fl_net *net, const nt_plan *plan, const int *geom, int h0, 
       if ((double) g[NT_G_HOUT] * g[NT_G_WOUT] > 1e8) Rf_error("layer %d is too large", l + 1);
       L->hout = g[NT_G_HOUT]; L->wout = g[NT_G_WOUT];
       L->qh = g[NT_G_QH]; L->qw = g[NT_G_QW]; L->sh = g[NT_G_SH]; L->sw = g[NT_G_SW];
+      L->pt = g[NT_G_PT]; L->pl = g[NT_G_PL];
       L->pout = L->hout * L->wout; L->cout = c;
       break;
     case NT_OP_FLATTEN:
@@ -286,21 +287,44 @@ void nt_fl_affine_forward(const fl_layer *L, fl_tape *tp, int l)
   }
 }
 
+/* The in-image span of pooling window w along an axis (see conv.c). */
+static inline void pool_span(int w, int s, int pad, int q, int n, int *first, int *count)
+{
+  int a = w * s - pad, b = a + q;
+  if (a < 0) a = 0;
+  if (b > n) b = n;
+  *first = a;
+  *count = b > a ? b - a : 0;
+}
+
+/* The factor of each output position o of a pooling layer: 1 (sum), one
+   over the window's size (average) or over its in-image positions
+   (normalize_edges). */
+static double pool_factor(const fl_layer *L, int o, int *y0, int *ny, int *x0, int *nx)
+{
+  pool_span(o / L->wout, L->sh, L->pt, L->qh, L->hin, y0, ny);
+  pool_span(o % L->wout, L->sw, L->pl, L->qw, L->win, x0, nx);
+  if (L->op->p1 == 1) return 1.0;
+  return L->op->p2 == 1 ? 1.0 / ((double) *ny * *nx) : 1.0 / ((double) L->qh * L->qw);
+}
+
 void nt_fl_pool_forward(const fl_layer *L, fl_tape *tp, int l)
 {
   int n = tp->n;
   const double *in = tp->a[L->in];
-  double *out = tp->a[l + 1], s = L->op->p1 == 1 ? 1.0 : 1.0 / (L->qh * L->qw);
+  double *out = tp->a[l + 1];
   memset(out, 0, (size_t) L->pout * n * L->cout * sizeof(double));
   for (int i = 0; i < n; i++)
-    for (int o = 0; o < L->pout; o++)
-      for (int ay = 0; ay < L->qh; ay++)
-        for (int ax = 0; ax < L->qw; ax++) {
-          int a = ((o / L->wout) * L->sh + ay) * L->win + (o % L->wout) * L->sw + ax;
-          const double *src = in + ((size_t) i * L->pin + a) * L->cin;
-          double *dst = out + ((size_t) i * L->pout + o) * L->cout;
+    for (int o = 0; o < L->pout; o++) {
+      int y0, ny, x0, nx;
+      double s = pool_factor(L, o, &y0, &ny, &x0, &nx);
+      double *dst = out + ((size_t) i * L->pout + o) * L->cout;
+      for (int ay = y0; ay < y0 + ny; ay++)
+        for (int ax = x0; ax < x0 + nx; ax++) {
+          const double *src = in + ((size_t) i * L->pin + (size_t) ay * L->win + ax) * L->cin;
           for (int c = 0; c < L->cin; c++) dst[c] += s * src[c];
         }
+    }
 }
 
 void nt_fl_flatten_forward(const fl_layer *L, fl_tape *tp, int l)
@@ -513,16 +537,18 @@ void nt_fl_pool_backward(const fl_layer *L, fl_tape *tp, int l, nt_fl_visit visi
   (void) visit; (void) ctx;
   int n = tp->n;
   const double *delta = tp->d[l + 1];
-  double *next = tp->d[L->in], s = L->op->p1 == 1 ? 1.0 : 1.0 / (L->qh * L->qw);
+  double *next = tp->d[L->in];
   for (int i = 0; i < n; i++)
-    for (int o = 0; o < L->pout; o++)
-      for (int ay = 0; ay < L->qh; ay++)
-        for (int ax = 0; ax < L->qw; ax++) {
-          int a = ((o / L->wout) * L->sh + ay) * L->win + (o % L->wout) * L->sw + ax;
-          const double *src = delta + ((size_t) i * L->pout + o) * L->cout;
-          double *dst = next + ((size_t) i * L->pin + a) * L->cin;
+    for (int o = 0; o < L->pout; o++) {
+      int y0, ny, x0, nx;
+      double s = pool_factor(L, o, &y0, &ny, &x0, &nx);
+      const double *src = delta + ((size_t) i * L->pout + o) * L->cout;
+      for (int ay = y0; ay < y0 + ny; ay++)
+        for (int ax = x0; ax < x0 + nx; ax++) {
+          double *dst = next + ((size_t) i * L->pin + (size_t) ay * L->win + ax) * L->cin;
           for (int c = 0; c < L->cin; c++) dst[c] += s * src[c];
         }
+    }
 }
 
 /* flatten and fan-out: the output's gradient is the input's */

@@ -21,8 +21,12 @@ void nt_check_window(const int *g, int code, int h, int w, int l)
   if (g[NT_G_PT] < -1000 || g[NT_G_PT] > 1000 || g[NT_G_PL] < -1000 || g[NT_G_PL] > 1000)
     Rf_error("layer %d has padding %d (top) and %d (left): each must be within -1000 to 1000",
              l + 1, g[NT_G_PT], g[NT_G_PL]);
+  /* pooling: every window starts inside the image or in the leading padding
+     (less than a window), so that each holds at least one position; the
+     engines clip windows to the image ("same" padding) */
   if (code == NT_OP_AVGPOOL &&
-      ((ho - 1) * g[NT_G_SH] + g[NT_G_QH] > h || (wo - 1) * g[NT_G_SW] + g[NT_G_QW] > w))
+      (g[NT_G_PT] < 0 || g[NT_G_PL] < 0 || g[NT_G_PT] >= g[NT_G_QH] || g[NT_G_PL] >= g[NT_G_QW] ||
+       (ho - 1) * g[NT_G_SH] - g[NT_G_PT] > h - 1 || (wo - 1) * g[NT_G_SW] - g[NT_G_PL] > w - 1))
     Rf_error("layer %d: pooling windows leave the image", l + 1);
 }
 

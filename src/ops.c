@@ -6,10 +6,13 @@
    at load time. */
 #include "ntk.h"
 
-/* Pooling ops: p1 = 0 averages, p1 = 1 sums (SumPool, GlobalSumPool). */
+/* Pooling ops: p1 = 0 averages, p1 = 1 sums (SumPool, GlobalSumPool);
+   p2 = 1 divides an average by the window's positions inside the image
+   (normalize_edges, "same" padding), p2 = 0 by its size. */
 static const char *pool_check(const nt_op *op)
 {
-  return op->p1 == 0 || op->p1 == 1 ? NULL : "the pooling flag must be 0 (average) or 1 (sum)";
+  if (op->p1 != 0 && op->p1 != 1) return "the pooling flag must be 0 (average) or 1 (sum)";
+  return op->p2 == 0 || op->p2 == 1 ? NULL : "the edge flag must be 0 or 1";
 }
 
 /* Dense and conv: p3 = the fan-in of the standard parameterization (0:

@@ -35,7 +35,8 @@ random_cnn <- function() {
   for (i in seq_len(sample(0:2, 1)))
     layers <- c(layers, list(random_activation(), nt_conv(sample(1:3, 1), 2, padding = sample(c("same", "circular"), 1))))
   if (runif(1) < 0.2) layers <- c(layers, list(nt_layer_norm(sample(c("channels", "all"), 1))))
-  if (runif(1) < 0.2) layers <- c(layers, list(nt_avg_pool(sample(1:2, 1))))
+  if (runif(1) < 0.2) layers <- c(layers, list(nt_avg_pool(sample(1:2, 1), padding = sample(c("valid", "same"), 1),
+                                                           normalize_edges = runif(1) < 0.5)))
   readout <- switch(sample(3, 1), nt_flatten(), nt_global_avg_pool(), nt_local_avg_pool(sample(0:2, 1)))
   tail <- switch(sample(c(1, 2, 2, 2, 3, 3, 3, 3), 1),
                  list(nt_conv(1)),                                        # invalid after the readout
