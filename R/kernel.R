@@ -163,7 +163,7 @@ fit_image_tables <- function(plan, xc, zc) {
 # padding split evenly and windows that tile the width exactly.
 mirror_symmetric <- function(plan) {
   g <- plan$geom
-  moving <- plan$ints[1L, ] %in% op_code(c("conv", "pool"))
+  moving <- plan$ints[1L, ] %in% op_code(c("conv", "conv_local", "pool"))
   right_pad <- (g["wout", ] - 1L) * g["sw", ] + g["qw", ] - g["win", ] - g["pl", ]
   all(right_pad[moving] == g["pl", moving])
 }

@@ -45,6 +45,34 @@ nt_conv <- function(filter = 3, w_var = 1, b_var = 0,
             width = check_width(width))
 }
 
+#' Locally connected layer (convolution with unshared weights)
+#'
+#' `nt_conv_local()` is [nt_conv()] with a filter of its own at every output
+#' position (neural-tangents' `ConvLocal`, a locally connected network).
+#' Two different output positions then have independent weights, so their
+#' covariance is zero, and the pair of a position with itself is what the
+#' shared convolution gives it (each filter offset with itself): both
+#' kernels become `K(i, i') <- [i = i'] (w_var * A(K)(i, i) + b_var)`, the
+#' NTK alike. Only the spatial diagonal of its input matters. The
+#' arguments are those of [nt_conv()].
+#'
+#' @inheritParams nt_conv
+#' @return A layer object of class `nt_layer`.
+#' @examples
+#' img <- array(rnorm(2 * 4 * 4 * 3), c(2, 4, 4, 3))
+#' nt_kernel(nt_serial(nt_conv_local(3), nt_relu(), nt_conv(3, 2), nt_relu(),
+#'                     nt_global_avg_pool(), nt_dense()), img)
+#' @export
+nt_conv_local <- function(filter = 3, w_var = 1, b_var = 0,
+                          padding = c("same", "valid", "circular"), stride = 1, trainable = TRUE,
+                          parameterization = c("ntk", "standard"), width = NULL) {
+  layer <- nt_conv(filter, w_var, b_var, match.arg(padding), stride, trainable,
+                   match.arg(parameterization), width)
+  layer$name <- "ConvLocal"
+  layer$local <- TRUE
+  layer
+}
+
 #' Pooling and readout layers for images
 #'
 #' `nt_avg_pool(window, stride)` averages each network's activations over

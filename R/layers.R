@@ -376,7 +376,7 @@ format.nt_layer <- function(x, ...) {
                    if (x$trainable) "" else ", frozen"))
   }
   if (x$kind == "conv") {
-    return(sprintf("Conv(%s, w_var = %g, b_var = %g, %s%s%s%s)", paste(x$filter, collapse = "x"),
+    return(sprintf("%s(%s, w_var = %g, b_var = %g, %s%s%s%s)", x$name, paste(x$filter, collapse = "x"),
                    x$w_var, x$b_var, x$padding,
                    if (any(x$stride != 1L)) paste0(", stride ", paste(x$stride, collapse = "x")) else "",
                    affine_extras(x), if (x$trainable) "" else ", frozen"))

@@ -201,7 +201,7 @@ compile_layer.nt_layer_norm <- function(layer, ctx, where) {
                                      "put a dense or convolutional layer before it"))
   over_space <- layer$axis == "all" && st$spatial
   codes <- vapply(ctx$cols, function(col) col$ints[["code"]], integer(1))
-  if (!any(codes %in% op_code(c("dense", "conv")))) {   # it normalises the inputs themselves
+  if (!any(codes %in% op_code(c("dense", "conv", "conv_local")))) {   # it normalises the inputs themselves
     shape <- ctx$input_shape
     width <- if (over_space) prod(shape) else shape[length(shape)]
     if (length(width) && width < 2L)
@@ -231,7 +231,8 @@ window_out <- function(ctx, slot, layer, where, size, stride, padding) {
 compile_layer.nt_conv <- function(layer, ctx, where) {
   slot <- spatial_stream(ctx, layer, where)
   a <- window_out(ctx, slot, layer, where, layer$filter, layer$stride, layer$padding)
-  emit(ctx, op_code("conv"), slot, affine_params(layer, ctx, slot, where, prod(layer$filter)),
+  emit(ctx, op_code(if (isTRUE(layer$local)) "conv_local" else "conv"), slot,
+       affine_params(layer, ctx, slot, where, prod(layer$filter)),
        layer$trainable,
        geom = c(qh = layer$filter[1], qw = layer$filter[2], sh = layer$stride[1],
                 sw = layer$stride[2], pt = a$ay[["pad"]], pl = a$ax[["pad"]],
@@ -314,7 +315,7 @@ add_band <- function(plan) {
   scale <- c(1L, 1L)
   for (l in rev(seq_along(codes))) {
     geom[c("bsy", "bsx"), l] <- scale
-    if (codes[l] == op_code("conv")) scale <- scale * geom[c("sh", "sw"), l]
+    if (codes[l] %in% op_code(c("conv", "conv_local"))) scale <- scale * geom[c("sh", "sw"), l]
   }
   plan$geom <- geom
   plan

@@ -492,6 +492,19 @@ int nt_conv_conv(struct nt_conv_pass *p, const nt_op *op, int l)
   }
   p->hs[s] = G(l, NT_G_HOUT); p->wsz[s] = G(l, NT_G_WOUT);
   if (fuse) { p->act++; p->skip = 1; }
+  if (op->code == NT_OP_CONV_LOCAL) {
+    /* unshared weights: two different output positions have independent
+       filters, so only the pairs of a position with itself remain (their
+       values are the shared convolution's: one filter offset at a time) */
+    int nb;
+    const int *part;
+    size_t pos = slot_layout(p, op, l, &nb, &part);
+    for (size_t i = 0; i < pos; i++)
+      for (int c = 0; c < nb; c++) {
+        int diagonal = sp->full ? (size_t) c == i : c == sp->k0;
+        if (!diagonal) ws->k[i * nb + c] = ws->t[i * nb + c] = 0.0;
+      }
+  }
   return 0;
 }
 
@@ -719,11 +732,11 @@ static void sp_read(SEXP x, SEXP ops_int, SEXP ops_dbl, SEXP geom, SEXP band, SE
                l + 1, g[NT_G_HIN], g[NT_G_WIN], h, w);
     int is_spatial_op = (op->kind & (NT_KIND_SPATIAL | NT_KIND_READOUT)) != 0;
     if (is_spatial_op && !spatial) Rf_error("layer %d comes after the readout", l + 1);
-    if (code == NT_OP_CONV || code == NT_OP_AVGPOOL) {
+    if (nt_is_conv(code) || code == NT_OP_AVGPOOL) {
       nt_check_window(g, code, h, w, l);
       if (code == NT_OP_AVGPOOL && !sp->full)
         Rf_error("layer %d: pooling needs all position pairs", l + 1);
-      if (code == NT_OP_CONV && g[NT_G_CIRC] && !sp->full)
+      if (nt_is_conv(code) && g[NT_G_CIRC] && !sp->full)
         Rf_error("layer %d: circular padding needs all position pairs", l + 1);
       h = g[NT_G_HOUT]; w = g[NT_G_WOUT];
     } else if (code == NT_OP_AGGREGATE) {
@@ -759,8 +772,8 @@ static void sp_read(SEXP x, SEXP ops_int, SEXP ops_dbl, SEXP geom, SEXP band, SE
   }
   int spatial = sps[0];
   if (spatial) Rf_error("an image network must end with a readout layer");
-  sp->in_sy = nops > 0 ? sp->geom[NT_G_BSY] * (sp->plan.ops[0].code == NT_OP_CONV ? sp->geom[NT_G_SH] : 1) : 1;
-  sp->in_sx = nops > 0 ? sp->geom[NT_G_BSX] * (sp->plan.ops[0].code == NT_OP_CONV ? sp->geom[NT_G_SW] : 1) : 1;
+  sp->in_sy = nops > 0 ? sp->geom[NT_G_BSY] * (nt_is_conv(sp->plan.ops[0].code) ? sp->geom[NT_G_SH] : 1) : 1;
+  sp->in_sx = nops > 0 ? sp->geom[NT_G_BSX] * (nt_is_conv(sp->plan.ops[0].code) ? sp->geom[NT_G_SW] : 1) : 1;
   sp->part = (int **) R_alloc(nops + 1, sizeof(int *));
   for (int st = 0; st <= nops; st++) {
     sp->part[st] = NULL;

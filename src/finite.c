@@ -24,6 +24,8 @@ typedef struct nt_fl_layer {
   int pin, cin, pout, cout;        /* positions and channels in and out */
   int hin, win, hout, wout, qh, qw, sh, sw, pt, pl, circ;
   int fan;                         /* rows of W: cin (dense) or qh qw cin (conv) */
+  int npos;                        /* filters: 1, or pout for a local convolution */
+  size_t nwts, nbias;              /* fan cout npos weights, cout npos biases */
   double *W, *beta;                /* fan x cout, cout */
   double *gW, *gbeta;              /* gradients (training) */
   int *patch;                      /* conv: input position per (filter offset, output) or -1 */
@@ -60,10 +62,10 @@ static void fl_build(fl_net *net, const nt_plan *plan, const int *geom, int h0, 
     L->in = in->at;
     L->pin = p; L->cin = c; L->hin = h; L->win = w;
     int last = l == plan->nops - 1;
-    if (op->code == NT_OP_CONV || op->code == NT_OP_AVGPOOL) nt_check_window(g, op->code, h, w, l);
+    if (nt_is_conv(op->code) || op->code == NT_OP_AVGPOOL) nt_check_window(g, op->code, h, w, l);
     if ((op->code == NT_OP_FLATTEN || op->code == NT_OP_GAP) && (double) p * c > 1e9)
       Rf_error("layer %d is too large", l + 1);
-    if (op->code == NT_OP_CONV &&
+    if (nt_is_conv(op->code) &&
         ((double) g[NT_G_HOUT] * g[NT_G_WOUT] > 1e8 || (double) g[NT_G_QH] * g[NT_G_QW] * c > 1e8))
       Rf_error("layer %d is too large", l + 1);
     switch (op->code) {
@@ -71,7 +73,7 @@ static void fl_build(fl_net *net, const nt_plan *plan, const int *geom, int h0, 
       L->cout = last ? 1 : op->p4 > 0 ? (int) op->p4 : width; L->pout = p; L->fan = c;
       L->hout = h; L->wout = w;
       break;
-    case NT_OP_CONV:
+    case NT_OP_CONV: case NT_OP_CONV_LOCAL:
       L->hout = g[NT_G_HOUT]; L->wout = g[NT_G_WOUT];
       L->qh = g[NT_G_QH]; L->qw = g[NT_G_QW]; L->sh = g[NT_G_SH]; L->sw = g[NT_G_SW];
       L->pt = g[NT_G_PT]; L->pl = g[NT_G_PL]; L->circ = g[NT_G_CIRC];
@@ -130,8 +132,12 @@ static void fl_build(fl_net *net, const nt_plan *plan, const int *geom, int h0, 
       L->pout = p; L->cout = c; L->hout = h; L->wout = w;
     }
     if (L->fan) {
-      L->W = (double *) R_alloc((size_t) L->fan * L->cout, sizeof(double));
-      L->beta = (double *) R_alloc(L->cout, sizeof(double));
+      L->npos = op->code == NT_OP_CONV_LOCAL ? L->pout : 1;
+      L->nwts = (size_t) L->fan * L->cout * L->npos;
+      L->nbias = (size_t) L->cout * L->npos;
+      if ((double) L->nwts > 1e9) Rf_error("layer %d is too large", l + 1);
+      L->W = (double *) R_alloc(L->nwts, sizeof(double));
+      L->beta = (double *) R_alloc(L->nbias, sizeof(double));
       int standard = op->p3 > 0;   /* the trained parameters are the scaled weights */
       L->fw = standard ? 1.0 : sqrt(L->w / L->fan);
       L->fb = standard ? 1.0 : sqrt(L->b);
@@ -149,9 +155,8 @@ static void fl_draw(fl_net *net)
   for (int l = 0; l < net->nl; l++) {
     fl_layer *L = net->layers + l;
     if (!L->fan) continue;
-    size_t nw = (size_t) L->fan * L->cout;
-    for (size_t i = 0; i < nw; i++) L->W[i] = L->iw * norm_rand();
-    for (int i = 0; i < L->cout; i++) L->beta[i] = L->ib * norm_rand();
+    for (size_t i = 0; i < L->nwts; i++) L->W[i] = L->iw * norm_rand();
+    for (size_t i = 0; i < L->nbias; i++) L->beta[i] = L->ib * norm_rand();
   }
 }
 
@@ -187,7 +192,7 @@ static void fl_tape_alloc(const fl_net *net, int n, fl_tape *tp)
   for (int l = 0; l < net->nl; l++) {
     const fl_layer *L = net->layers + l;
     tp->cols[l] = NULL;
-    if (L->code == NT_OP_CONV) {
+    if (nt_is_conv(L->code)) {
       nt_check_alloc((double) L->fan * L->pout, (double) n, 1, "the convolution patches");
       tp->cols[l] = (double *) R_alloc((size_t) L->fan * L->pout * n, sizeof(double));
     }
@@ -242,14 +247,19 @@ static void im2col(const fl_layer *L, const double *in, double *cols, int n)
     }
 }
 
-/* out (cout x m) = fw W' in (fan x m) + fb beta */
+/* out (cout x m) = fw W' in (fan x m) + fb beta; a local convolution uses
+   filter o (and bias o) at output position o: the columns j = i pout + o. */
 static void affine_fwd(const fl_layer *L, const double *in, double *out, int m)
 {
   double alpha = L->fw, zero = 0, sb = L->fb;
-  int fan = L->fan, cout = L->cout;
-  gemm_blocked("T", "N", cout, m, fan, alpha, L->W, fan, in, fan, zero, out, cout);
-  for (int j = 0; j < m; j++)
-    for (int c = 0; c < cout; c++) out[(size_t) j * cout + c] += sb * L->beta[c];
+  int fan = L->fan, cout = L->cout, P = L->npos;
+  for (int o = 0; o < P; o++)
+    gemm_blocked("T", "N", cout, m / P, fan, alpha, L->W + (size_t) o * fan * cout, fan,
+                 in + (size_t) o * fan, fan * P, zero, out + (size_t) o * cout, cout * P);
+  for (int j = 0; j < m; j++) {
+    const double *beta = L->beta + (size_t) (j % P) * cout;
+    for (int c = 0; c < cout; c++) out[(size_t) j * cout + c] += sb * beta[c];
+  }
 }
 
 /* The branches of a fan-in into out (sum, product, or channels side by side). */
@@ -279,7 +289,7 @@ void nt_fl_affine_forward(const fl_layer *L, fl_tape *tp, int l)
 {
   int n = tp->n;
   const double *in = tp->a[L->in];
-  if (L->code == NT_OP_CONV) {
+  if (nt_is_conv(L->code)) {
     im2col(L, in, tp->cols[l], n);
     affine_fwd(L, tp->cols[l], tp->a[l + 1], L->pout * n);
   } else {
@@ -506,19 +516,21 @@ void nt_fl_affine_backward(const fl_layer *L, fl_tape *tp, int l, nt_fl_visit vi
   int n = tp->n;
   const double *delta = tp->d[l + 1];
   double *next = tp->d[L->in];
-  const double *feat = L->code == NT_OP_CONV ? tp->cols[l] : tp->a[L->in];
+  const double *feat = nt_is_conv(L->code) ? tp->cols[l] : tp->a[L->in];
   if (L->trainable) visit(L, l, feat, delta, n, ctx);
   if (L->in == 0) return;   /* the inputs' own gradient is never used */
   /* d feat = fw W delta : fan x (n pout) */
   double alpha = L->fw, zero = 0, one = 1;
-  int fan = L->fan, cout = L->cout, m = L->pout * n;
+  int fan = L->fan, cout = L->cout, m = L->pout * n, P = L->npos;
   if (L->code == NT_OP_DENSE) {
     gemm_blocked("N", "N", fan, m, cout, alpha, L->W, fan, delta, cout, one, next, fan);
     return;
   }
   const void *vmax = vmaxget();   /* dfeat lives for this layer only */
   double *dfeat = (double *) R_alloc((size_t) fan * m, sizeof(double));
-  gemm_blocked("N", "N", fan, m, cout, alpha, L->W, fan, delta, cout, zero, dfeat, fan);
+  for (int o = 0; o < P; o++)   /* P = 1: the shared filter on all columns */
+    gemm_blocked("N", "N", fan, m / P, cout, alpha, L->W + (size_t) o * fan * cout, fan,
+                 delta + (size_t) o * cout, cout * P, zero, dfeat + (size_t) o * fan, fan * P);
   int q = L->qh * L->qw;
   for (int i = 0; i < n; i++)
     for (int o = 0; o < L->pout; o++)
@@ -625,6 +637,21 @@ static void ntk_visit(const fl_layer *L, int l, const double *feat, const double
   int fan = L->fan, cout = L->cout, m = L->pout;
   double one = 1, zero = 0;
   const void *vmax = vmaxget();
+  if (L->npos > 1) {   /* a local convolution: position o's own filter sees only position o */
+    int P = L->npos;
+    double *gf = (double *) R_alloc((size_t) n * n, sizeof(double));
+    double *gd = (double *) R_alloc((size_t) n * n, sizeof(double));
+    for (int o = 0; o < P; o++) {
+      gemm_blocked("T", "N", n, n, fan, one, feat + (size_t) o * fan, fan * P, feat + (size_t) o * fan,
+                   fan * P, zero, gf, n);
+      gemm_blocked("T", "N", n, n, cout, one, delta + (size_t) o * cout, cout * P,
+                   delta + (size_t) o * cout, cout * P, zero, gd, n);
+      for (size_t k = 0; k < (size_t) n * n; k++)
+        ctx->ntk[k] += (L->fw * L->fw * gf[k] + L->fb * L->fb) * gd[k];
+    }
+    vmaxset(vmax);
+    return;
+  }
   if (m == 1) {
     int cols = (int) fmax(1.0, fmin((double) n, cap / (2.0 * n)));
     double *gf = (double *) R_alloc((size_t) n * cols, sizeof(double));
@@ -799,12 +826,16 @@ static void grad_visit(const fl_layer *L, int l, const double *feat, const doubl
 {
   (void) l; (void) ctx;
   fl_layer *M = (fl_layer *) L;
-  int fan = L->fan, cout = L->cout, m = L->pout * n;
+  int fan = L->fan, cout = L->cout, m = L->pout * n, P = L->npos;
   double alpha = L->fw, one = 1;
-  gemm_blocked("N", "T", fan, cout, m, alpha, feat, fan, delta, cout, one, M->gW, fan);
+  for (int o = 0; o < P; o++)   /* P = 1: the shared filter, all columns */
+    gemm_blocked("N", "T", fan, cout, m / P, alpha, feat + (size_t) o * fan, fan * P,
+                 delta + (size_t) o * cout, cout * P, one, M->gW + (size_t) o * fan * cout, fan);
   double sb = L->fb;
-  for (int j = 0; j < m; j++)
-    for (int c = 0; c < cout; c++) M->gbeta[c] += sb * delta[(size_t) j * cout + c];
+  for (int j = 0; j < m; j++) {
+    double *gb = M->gbeta + (size_t) (j % P) * cout;
+    for (int c = 0; c < cout; c++) gb[c] += sb * delta[(size_t) j * cout + c];
+  }
 }
 
 static void empirical_ntk(fl_net *net, fl_tape *tp, double *out, const char *which)
@@ -839,9 +870,9 @@ static double weight_change(const train_job *job)
     const fl_layer *L = job->net->layers + l;
     const double *w0 = job->w0[l];
     if (!w0) continue;
-    size_t nw = (size_t) L->fan * L->cout;
+    size_t nw = L->nwts;
     for (size_t k = 0; k < nw; k++) d2 += (L->W[k] - w0[k]) * (L->W[k] - w0[k]);
-    for (int k = 0; k < L->cout; k++) d2 += (L->beta[k] - w0[nw + k]) * (L->beta[k] - w0[nw + k]);
+    for (size_t k = 0; k < L->nbias; k++) d2 += (L->beta[k] - w0[nw + k]) * (L->beta[k] - w0[nw + k]);
   }
   return job->norm0 > 0 ? sqrt(d2 / job->norm0) : 0;
 }
@@ -874,8 +905,8 @@ static R_xlen_t train_step(void *vctx, R_xlen_t task)
   for (int l = 0; l < net->nl; l++) {
     fl_layer *L = net->layers + l;
     if (!job->w0[l]) continue;
-    memset(L->gW, 0, (size_t) L->fan * L->cout * sizeof(double));
-    memset(L->gbeta, 0, L->cout * sizeof(double));
+    memset(L->gW, 0, L->nwts * sizeof(double));
+    memset(L->gbeta, 0, L->nbias * sizeof(double));
   }
   const void *vmax = vmaxget();
   fl_backward(net, job->tp, job->resid, grad_visit, NULL);
@@ -883,9 +914,8 @@ static R_xlen_t train_step(void *vctx, R_xlen_t task)
   for (int l = 0; l < net->nl; l++) {
     fl_layer *L = net->layers + l;
     if (!job->w0[l]) continue;
-    size_t nw = (size_t) L->fan * L->cout;
-    for (size_t k = 0; k < nw; k++) L->W[k] -= job->lr * L->gW[k];
-    for (int k = 0; k < L->cout; k++) L->beta[k] -= job->lr * L->gbeta[k];
+    for (size_t k = 0; k < L->nwts; k++) L->W[k] -= job->lr * L->gW[k];
+    for (size_t k = 0; k < L->nbias; k++) L->beta[k] -= job->lr * L->gbeta[k];
   }
   return 0;
 }
@@ -956,13 +986,13 @@ SEXP ntk_train(SEXP x, SEXP y, SEXP x_test, SEXP shape, SEXP ops_int, SEXP ops_d
     fl_layer *L = net.layers + l;
     w0[l] = NULL;
     if (!L->fan || !L->trainable) continue;
-    size_t nw = (size_t) L->fan * L->cout;
-    w0[l] = (double *) R_alloc(nw + L->cout, sizeof(double));
+    size_t nw = L->nwts;
+    w0[l] = (double *) R_alloc(nw + L->nbias, sizeof(double));
     memcpy(w0[l], L->W, nw * sizeof(double));
-    memcpy(w0[l] + nw, L->beta, L->cout * sizeof(double));
+    memcpy(w0[l] + nw, L->beta, L->nbias * sizeof(double));
     L->gW = (double *) R_alloc(nw, sizeof(double));
-    L->gbeta = (double *) R_alloc(L->cout, sizeof(double));
-    for (size_t k = 0; k < nw + L->cout; k++) norm0 += w0[l][k] * w0[l][k];
+    L->gbeta = (double *) R_alloc(L->nbias, sizeof(double));
+    for (size_t k = 0; k < nw + L->nbias; k++) norm0 += w0[l][k] * w0[l][k];
   }
   nt_check_alloc((double) n + m, nrec + 1.0, 1, "the recorded predictions");
   if (ntk_flag) nt_check_alloc((double) n + m, (double) n + m, 2, "the empirical NTKs before and after");

@@ -123,8 +123,10 @@ enum {
   NT_OP_LAYERNORM = 23,      /* layer normalisation over channels (normalize.c) */
   NT_OP_LAYERNORM_ALL = 24,  /* over channels and space */
   NT_OP_DROPOUT = 25,        /* train-mode dropout, p1 = keep rate (dropout.c) */
-  NT_OP_AGGREGATE = 26       /* graph aggregation over positions (graph.c) */
+  NT_OP_AGGREGATE = 26,      /* graph aggregation over positions (graph.c) */
+  NT_OP_CONV_LOCAL = 27      /* convolution with unshared weights (one filter per position) */
 };
+static inline int nt_is_conv(int code) { return code == NT_OP_CONV || code == NT_OP_CONV_LOCAL; }
 
 enum {
   NT_KIND_AFFINE = 1,       /* dense, conv: K -> w K + b, trainable */

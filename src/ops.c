@@ -34,6 +34,8 @@ static const nt_op_info structural_ops[] = {
    nt_fc_dense, nt_conv_dense, nt_fl_affine_forward, nt_fl_affine_backward, affine_check},
   {NT_OP_CONV, "conv", NT_KIND_AFFINE | NT_KIND_SPATIAL | NT_KIND_HOMOGENEOUS, 1, NULL, NULL,
    NULL, nt_conv_conv, nt_fl_affine_forward, nt_fl_affine_backward, affine_check},
+  {NT_OP_CONV_LOCAL, "conv_local", NT_KIND_AFFINE | NT_KIND_SPATIAL | NT_KIND_HOMOGENEOUS, 1, NULL,
+   NULL, NULL, nt_conv_conv, nt_fl_affine_forward, nt_fl_affine_backward, affine_check},
   {NT_OP_AVGPOOL, "pool", NT_KIND_SPATIAL | NT_KIND_HOMOGENEOUS, 0, NULL, NULL,
    NULL, nt_conv_pool, nt_fl_pool_forward, nt_fl_pool_backward, pool_check},
   {NT_OP_FLATTEN, "flatten", NT_KIND_READOUT | NT_KIND_HOMOGENEOUS, 0, NULL, NULL,

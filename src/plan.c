@@ -90,6 +90,7 @@ static void fuse_pass(nt_plan *plan)
     op->fuse = 0;
     if (l + 1 >= plan->nops || op[1].slot != op->slot) continue;
     if (op->code == NT_OP_ABRELU && op[1].code == NT_OP_DENSE && op[1].p3 == 0) op->fuse = 1;
+    /* (not a local convolution: its off-diagonal pairs are zeroed before the activation) */
     if (op->code == NT_OP_CONV && op[1].info->conv == nt_conv_elementwise) op->fuse = 1;
   }
 }

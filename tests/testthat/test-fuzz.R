@@ -33,7 +33,8 @@ random_cnn <- function() {
   layers <- list(nt_conv(sample(1:3, 1), runif(1, 0.5, 2), runif(1) * (runif(1) < 0.5),
                          sample(c("same", "valid", "circular"), 1), stride = sample(1:2, 1)))
   for (i in seq_len(sample(0:2, 1)))
-    layers <- c(layers, list(random_activation(), nt_conv(sample(1:3, 1), 2, padding = sample(c("same", "circular"), 1))))
+    layers <- c(layers, list(random_activation(), (if (runif(1) < 0.2) nt_conv_local else nt_conv)(
+      sample(1:3, 1), 2, padding = sample(c("same", "circular"), 1))))
   if (runif(1) < 0.2) layers <- c(layers, list(nt_layer_norm(sample(c("channels", "all"), 1))))
   if (runif(1) < 0.2) layers <- c(layers, list(nt_avg_pool(sample(1:2, 1), padding = sample(c("valid", "same"), 1),
                                                            normalize_edges = runif(1) < 0.5)))

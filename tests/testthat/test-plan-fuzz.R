@@ -19,6 +19,8 @@ fuzz_calls <- function() {
                     nt_local_avg_pool(1), nt_dense(1)),
     res = nt_serial(nt_conv(3, 1), nt_residual(nt_serial(nt_relu(), nt_conv(3, 2))), nt_relu(),
                     nt_global_avg_pool(), nt_dense(1)),
+    local = nt_serial(nt_conv_local(3, 1, 0.1), nt_relu(), nt_conv_local(3, 2, stride = 2), nt_relu(),
+                      nt_global_avg_pool(), nt_dense(1)),
     graph = nt_serial(nt_aggregate(diag(16) + 0.1), nt_dense(1, 0.1), nt_relu(), nt_dense(1),
                       nt_aggregate(array(rnorm(2 * 256), c(2, 16, 16))), nt_relu(), nt_global_sum_pool(),
                       nt_dense(1)),
