@@ -253,17 +253,6 @@ static void conv_band(const sp_plan *sp, int l, sp_work *ws, const affine_map *a
     }
 }
 
-/* In-image positions of window w along an axis: first and count, from its
-   start w s - pad (positions outside are zero padding). */
-static inline void window_span(int w, int s, int pad, int q, int n, int *first, int *count)
-{
-  int a = w * s - pad, b = a + q;
-  if (a < 0) a = 0;
-  if (b > n) b = n;
-  *first = a;
-  *count = b > a ? b - a : 0;
-}
-
 /* Pooling on all position pairs: the sums of K and T over both windows,
    divided by the window sizes (average pooling: padding counts as zeros),
    by the numbers of in-image positions (normalize_edges), or not at all
@@ -278,12 +267,12 @@ static void avg_pool_full(const sp_plan *sp, int l, sp_work *ws)
   int sum = op->p1 == 1, edges = op->p2 == 1;
   for (size_t o = 0; o < po; o++) {
     int y0, ny, x0, nx;
-    window_span((int) (o / wo), sh, pt, qh, hi, &y0, &ny);
-    window_span((int) (o % wo), sw, pl, qw, wi, &x0, &nx);
+    nt_window_span((int) (o / wo), sh, pt, qh, hi, &y0, &ny);
+    nt_window_span((int) (o % wo), sw, pl, qw, wi, &x0, &nx);
     for (size_t o2 = 0; o2 < po; o2++) {
       int y1, my, x1, mx;
-      window_span((int) (o2 / wo), sh, pt, qh, hi, &y1, &my);
-      window_span((int) (o2 % wo), sw, pl, qw, wi, &x1, &mx);
+      nt_window_span((int) (o2 / wo), sh, pt, qh, hi, &y1, &my);
+      nt_window_span((int) (o2 % wo), sw, pl, qw, wi, &x1, &mx);
       double ak = 0, at = 0;
       for (int ay = y0; ay < y0 + ny; ay++)
         for (int ax = x0; ax < x0 + nx; ax++) {

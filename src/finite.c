@@ -297,23 +297,13 @@ void nt_fl_affine_forward(const fl_layer *L, fl_tape *tp, int l)
   }
 }
 
-/* The in-image span of pooling window w along an axis (see conv.c). */
-static inline void pool_span(int w, int s, int pad, int q, int n, int *first, int *count)
-{
-  int a = w * s - pad, b = a + q;
-  if (a < 0) a = 0;
-  if (b > n) b = n;
-  *first = a;
-  *count = b > a ? b - a : 0;
-}
-
 /* The factor of each output position o of a pooling layer: 1 (sum), one
    over the window's size (average) or over its in-image positions
    (normalize_edges). */
 static double pool_factor(const fl_layer *L, int o, int *y0, int *ny, int *x0, int *nx)
 {
-  pool_span(o / L->wout, L->sh, L->pt, L->qh, L->hin, y0, ny);
-  pool_span(o % L->wout, L->sw, L->pl, L->qw, L->win, x0, nx);
+  nt_window_span(o / L->wout, L->sh, L->pt, L->qh, L->hin, y0, ny);
+  nt_window_span(o % L->wout, L->sw, L->pl, L->qw, L->win, x0, nx);
   if (L->op->p1 == 1) return 1.0;
   return L->op->p2 == 1 ? 1.0 / ((double) *ny * *nx) : 1.0 / ((double) L->qh * L->qw);
 }
@@ -440,43 +430,36 @@ void nt_fl_dropout_backward(const fl_layer *L, fl_tape *tp, int l, nt_fl_visit v
   for (size_t k = 0; k < sz; k++) next[k] += delta[k] * mask[k];
 }
 
-/* Graph aggregation (graph.c): out(p) = sum_q A_i[p, q] in(q) for input i. */
-void nt_fl_aggregate_forward(const fl_layer *L, fl_tape *tp, int l)
+/* Graph aggregation (graph.c) of input i's P x C block: dst(p) += sum_q
+   A_i[p, q] src(q), or with A_i' (transposed, the backward pass). */
+static void aggregate_blocks(const fl_layer *L, const fl_tape *tp, const double *src, double *dst,
+                             int transposed)
 {
   int P = L->pin, C = L->cin;
-  const double *in = tp->a[L->in];
-  double *out = tp->a[l + 1];
-  memset(out, 0, (size_t) tp->n * P * C * sizeof(double));
   for (int i = 0; i < tp->n; i++) {
     const double *a = nt_graph_adjacency(L->op, tp->graph0 + i, P);
     for (int p = 0; p < P; p++)
       for (int q = 0; q < P; q++) {
         double w = a[p + (size_t) P * q];
         if (w == 0) continue;
-        const double *src = in + ((size_t) i * P + q) * C;
-        double *dst = out + ((size_t) i * P + p) * C;
-        for (int c = 0; c < C; c++) dst[c] += w * src[c];
+        int from = transposed ? p : q, to = transposed ? q : p;
+        const double *in = src + ((size_t) i * P + from) * C;
+        double *out = dst + ((size_t) i * P + to) * C;
+        for (int c = 0; c < C; c++) out[c] += w * in[c];
       }
   }
+}
+
+void nt_fl_aggregate_forward(const fl_layer *L, fl_tape *tp, int l)
+{
+  memset(tp->a[l + 1], 0, (size_t) tp->n * L->pin * L->cin * sizeof(double));
+  aggregate_blocks(L, tp, tp->a[L->in], tp->a[l + 1], 0);
 }
 
 void nt_fl_aggregate_backward(const fl_layer *L, fl_tape *tp, int l, nt_fl_visit visit, void *ctx)
 {
   (void) visit; (void) ctx;
-  int P = L->pin, C = L->cin;
-  const double *delta = tp->d[l + 1];
-  double *next = tp->d[L->in];
-  for (int i = 0; i < tp->n; i++) {
-    const double *a = nt_graph_adjacency(L->op, tp->graph0 + i, P);
-    for (int p = 0; p < P; p++)
-      for (int q = 0; q < P; q++) {
-        double w = a[p + (size_t) P * q];
-        if (w == 0) continue;
-        const double *src = delta + ((size_t) i * P + p) * C;
-        double *dst = next + ((size_t) i * P + q) * C;
-        for (int c = 0; c < C; c++) dst[c] += w * src[c];
-      }
-  }
+  aggregate_blocks(L, tp, tp->d[l + 1], tp->d[L->in], 1);
 }
 
 static void fl_forward(const fl_net *net, fl_tape *tp)

@@ -422,6 +422,16 @@ void nt_check_what(SEXP what, int *want_ntk, int *want_nngp);
    output position) along one axis, -1 in the zero padding. */
 void nt_check_window(const int *g, int code, int h, int w, int l);
 void nt_window_map(int *map, int nout, int nin, int q, int stride, int pad, int circ);
+/* The in-image positions of window w along an axis of n positions: the
+   first and their count, from its start w s - pad (outside: zero padding). */
+static inline void nt_window_span(int w, int s, int pad, int q, int n, int *first, int *count)
+{
+  int a = w * s - pad, b = a + q;
+  if (a < 0) a = 0;
+  if (b > n) b = n;
+  *first = a;
+  *count = b > a ? b - a : 0;
+}
 
 /* result.c: list(items[0], ..., items[n - 1]) */
 SEXP nt_result(int n, const SEXP *items);

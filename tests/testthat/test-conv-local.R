@@ -28,21 +28,16 @@ test_that("finite locally connected networks converge to their kernels", {
   img <- array(rnorm(3 * 4 * 4 * 2), c(3, 4, 4, 2))
   for (readout in list(nt_global_avg_pool(), nt_flatten())) {
     net <- nt_serial(nt_conv_local(3, 1, 0.1), nt_relu(), nt_conv_local(3, 2), nt_relu(), readout, nt_dense())
-    want <- nt_kernel(net, img, what = c("ntk", "nngp"))
-    got <- nt_empirical(net, img, width = 256, samples = 10, what = c("ntk", "nngp"), seed = 1)
-    for (k in c("ntk", "nngp"))
-      expect_lt(max(abs(got[[k]] - want[[k]])) / max(abs(want[[k]])), 0.1, label = paste(format(readout), k))
+    expect_monte_carlo(net, img, width = 256, samples = 10, seed = 1,
+                       tolerance = 0.1, label = format(readout))
   }
 })
 
 test_that("gradient descent through unshared filters follows their empirical NTK", {
-  # first order: one step of lr = 1e-5 moves f by lr Theta y
   set.seed(3)
   img <- array(rnorm(3 * 4 * 4 * 2), c(3, 4, 4, 2))
-  y <- c(1, -1, 0.5)
   net <- nt_serial(nt_conv_local(3, 1, 0.1), nt_relu(), nt_conv_local(3, 2), nt_relu(), nt_flatten(), nt_dense())
-  fit <- nt_train(net, img, y, width = 16, learning_rate = 1e-5, steps = 1, record = c(0, 1), ntk = TRUE, seed = 3)
-  expect_equal(fit$train[, 2] - fit$train[, 1], drop(1e-5 * fit$ntk_start %*% y), tolerance = 1e-4)
+  expect_gradient_step(net, img, c(1, -1, 0.5), width = 16)
   expect_match(format(nt_conv_local(3)), "^ConvLocal\\(3x3")
   expect_error(nt_conv_local(0), "`filter`")
 })

@@ -57,17 +57,14 @@ test_that("finite networks with dropout converge to its kernel", {
   x <- matrix(rnorm(15), 5)
   net <- nt_serial(nt_dense(2, 0.1), nt_relu(), nt_dropout(0.6), nt_dense(1.5, 0.2), nt_erf(), nt_dropout(0.8),
                    nt_dense())
-  want <- nt_kernel(net, x, what = c("ntk", "nngp"))
-  got <- nt_empirical(net, x, width = 2048, samples = 10, what = c("ntk", "nngp"), seed = 1)
-  for (k in c("ntk", "nngp")) expect_lt(max(abs(got[[k]] - want[[k]])) / max(abs(want[[k]])), 0.12)
+  expect_monte_carlo(net, x, width = 2048, samples = 10, seed = 1,
+                     tolerance = 0.12)
   img <- array(rnorm(3 * 4 * 4 * 2), c(3, 4, 4, 2))
   for (readout in list(nt_global_avg_pool(), nt_flatten())) {
     cnn <- nt_serial(nt_conv(3, 1, 0.1), nt_relu(), nt_dropout(0.5), nt_conv(3, 2), nt_relu(), nt_dropout(0.7),
                      readout, nt_dense())
-    want <- nt_kernel(cnn, img, what = c("ntk", "nngp"))
-    got <- nt_empirical(cnn, img, width = 512, samples = 8, what = c("ntk", "nngp"), seed = 2)
-    for (k in c("ntk", "nngp"))
-      expect_lt(max(abs(got[[k]] - want[[k]])) / max(abs(want[[k]])), 0.12, label = paste(format(readout), k))
+    expect_monte_carlo(cnn, img, width = 512, samples = 8, seed = 2,
+                       tolerance = 0.12, label = format(readout))
   }
 })
 

@@ -4,13 +4,6 @@
 # kernels of wide finite networks (fully connected and convolutional, both
 # axes).
 
-relu_duals <- function(k) {   # E[relu relu] and E[relu' relu'] of a state k with its own diagonal
-  s <- sqrt(diag(k))
-  rho <- pmin(pmax(k / outer(s, s), -1), 1)
-  theta <- acos(rho)
-  list(k = outer(s, s) * (sin(theta) + (pi - theta) * rho) / (2 * pi), kdot = (pi - theta) / (2 * pi))
-}
-
 test_that("a fully connected layer norm is the recursion written out", {
   set.seed(1)
   x <- matrix(rnorm(15), 5)
@@ -64,19 +57,15 @@ test_that("finite networks with layer norms converge to their kernels", {
   x <- matrix(rnorm(15), 5)
   net <- nt_serial(nt_dense(2, 0.1), nt_layer_norm(), nt_relu(), nt_dense(1.5, 0.2), nt_layer_norm(),
                    nt_erf(), nt_dense())
-  want <- nt_kernel(net, x, what = c("ntk", "nngp"))
-  got <- nt_empirical(net, x, width = 2048, samples = 8, what = c("ntk", "nngp"), seed = 1)
-  for (k in c("ntk", "nngp")) expect_lt(max(abs(got[[k]] - want[[k]])) / max(abs(want[[k]])), 0.1)
+  expect_monte_carlo(net, x, width = 2048, samples = 8, seed = 1,
+                     tolerance = 0.1)
   img <- array(rnorm(3 * 4 * 4 * 2), c(3, 4, 4, 2))
   for (axis in c("channels", "all")) {
     for (readout in list(nt_global_avg_pool(), nt_flatten())) {
       cnn <- nt_serial(nt_layer_norm(axis), nt_conv(3, 1, 0.1), nt_layer_norm(axis), nt_relu(), nt_conv(3, 2),
                        nt_layer_norm(axis), nt_erf(), readout, nt_dense())
-      want <- nt_kernel(cnn, img, what = c("ntk", "nngp"))
-      got <- nt_empirical(cnn, img, width = 512, samples = 8, what = c("ntk", "nngp"), seed = 2)
-      for (k in c("ntk", "nngp"))
-        expect_lt(max(abs(got[[k]] - want[[k]])) / max(abs(want[[k]])), 0.1,
-                  label = sprintf("%s, %s, %s", axis, format(readout), k))
+      expect_monte_carlo(cnn, img, width = 512, samples = 8, seed = 2,
+                         tolerance = 0.1, label = paste(axis, format(readout)))
     }
   }
 })

@@ -3,14 +3,6 @@
 # finite networks of the declared widths, and a step of gradient descent
 # (whose first-order change is the empirical NTK times the targets).
 
-relu_parts <- function(k) {
-  s <- sqrt(diag(k))
-  rho <- pmin(pmax(k / outer(s, s), -1), 1)
-  diag(rho) <- 1
-  theta <- acos(rho)
-  list(k = outer(s, s) * (sin(theta) + (pi - theta) * rho) / (2 * pi), kdot = (pi - theta) / (2 * pi))
-}
-
 test_that("the standard NTK is the recursion written out by hand", {
   set.seed(1)
   x <- matrix(rnorm(15), 5)
@@ -21,7 +13,7 @@ test_that("the standard NTK is the recursion written out by hand", {
   g <- tcrossprod(x) / 3
   k1 <- 2 * g + 0.1
   t1 <- 3 * g + 1                                              # fan-in 3 input columns, + 1 for the bias
-  r <- relu_parts(k1)
+  r <- relu_duals(k1)
   expect_equal(unclass(got$nngp)[, ], 1.5 * r$k + 0.2, tolerance = 1e-13, ignore_attr = TRUE)
   expect_equal(unclass(got$ntk)[, ], 1.5 * t1 * r$kdot + width * r$k + 1, tolerance = 1e-13, ignore_attr = TRUE)
   # a frozen standard layer adds nothing of its own
@@ -57,31 +49,24 @@ test_that("finite networks of the declared widths converge to the standard NTK",
   x <- matrix(rnorm(15), 5)
   net <- nt_serial(nt_dense(2, 0.1, parameterization = "standard", width = 256), nt_relu(),
                    nt_dense(1.5, 0.2, parameterization = "standard"))
-  want <- nt_kernel(net, x, what = c("ntk", "nngp"))
-  got <- nt_empirical(net, x, width = 3, samples = 40, what = c("ntk", "nngp"), seed = 1)
-  for (k in c("ntk", "nngp")) expect_lt(max(abs(got[[k]] - want[[k]])) / max(abs(want[[k]])), 0.15)
+  expect_monte_carlo(net, x, width = 3, samples = 40, seed = 1,
+                     tolerance = 0.15)
   img <- array(rnorm(3 * 4 * 4 * 2), c(3, 4, 4, 2))
   for (readout in list(nt_global_avg_pool(), nt_flatten())) {
     cnn <- nt_serial(nt_conv(3, 1, 0.1, parameterization = "standard", width = 64), nt_relu(),
                      nt_conv(3, 2, parameterization = "standard", width = 64), nt_relu(), readout,
                      nt_dense(1, parameterization = "standard"))
-    want <- nt_kernel(cnn, img, what = c("ntk", "nngp"))
-    got <- nt_empirical(cnn, img, width = 5, samples = 30, what = c("ntk", "nngp"), seed = 2)
-    for (k in c("ntk", "nngp"))
-      expect_lt(max(abs(got[[k]] - want[[k]])) / max(abs(want[[k]])), 0.15, label = paste(format(readout), k))
+    expect_monte_carlo(cnn, img, width = 5, samples = 30, seed = 2,
+                       tolerance = 0.15, label = format(readout))
   }
 })
 
 test_that("gradient descent in the standard parameterization follows its empirical NTK", {
-  # one step of size lr on 1/2 |f - y|^2 from f - f0 = 0 moves f by lr Theta y
-  # to first order; at lr = 1e-5 the second-order part is about 1e-5 of it
   set.seed(4)
   x <- matrix(rnorm(15), 5)
-  y <- rnorm(5)
   net <- nt_serial(nt_dense(2, 0.1, parameterization = "standard", width = 64), nt_relu(),
                    nt_dense(1.5, 0.2, parameterization = "standard"))
-  fit <- nt_train(net, x, y, learning_rate = 1e-5, steps = 1, record = c(0, 1), ntk = TRUE, seed = 3)
-  expect_equal(fit$train[, 2] - fit$train[, 1], drop(1e-5 * fit$ntk_start %*% y), tolerance = 1e-4)
+  expect_gradient_step(net, x, rnorm(5), width = 8)
 })
 
 test_that("the parameterization and widths are checked", {
