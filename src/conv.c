@@ -379,6 +379,14 @@ static void activate(const nt_op *op, sp_work *ws, size_t p, int nb, int full,
     abrelu_run(op->p1, op->p2, xr, xi, 1, zr, zi, ws->k, ws->t, p);
     return;
   }
+  if (op->code == NT_OP_LAYERNORM && nb == 1) {   /* planes: 1 / sqrt(s + eps) (self_planes) */
+    for (size_t i = 0; i < p; i++) {
+      double g = xi[i] * zi[i];
+      ws->k[i] *= g;
+      ws->t[i] *= g;
+    }
+    return;
+  }
   for (size_t i = 0; i < p; i++) {
     double *k = ws->k + i * nb, *t = ws->t + i * nb;
     const int *pi = part ? part + i * nb : NULL;

@@ -10,8 +10,8 @@
 #   layernorm: the plain CNN with nt_layer_norm() after every convolution
 #   both:     the residual CNN with nt_layer_norm() after every convolution
 #
-# Per pair of a cross kernel of 6 x 6 images (GAP) or 40 x 40 (Flatten),
-# the once-per-image self passes included (12 and 80 of them).
+# Per pair of a cross kernel of 6 x 6 images (GAP) or 100 x 100 (Flatten),
+# the once-per-image self passes included (12 and 200 of them).
 #
 # Run: Rscript inst/bench/pair-cost.R [depth] [image side]   (needs bench)
 library(ntk)
@@ -44,7 +44,7 @@ per_pair <- function(n) function(net) {
   seconds(function() one(net, x, z)) / (n * n)
 }
 gap_pair <- per_pair(6)
-flat_pair <- per_pair(40)
+flat_pair <- per_pair(100)
 
 cat(sprintf("machine: %s, %d cores; R %s; depth %d, %d x %d x 3 images, one thread\n",
             Sys.info()[["machine"]], parallel::detectCores(), getRversion(), depth, side, side))
