@@ -40,8 +40,7 @@ nt_dropout <- function(rate) {
 #' @export
 compile_layer.nt_dropout <- function(layer, ctx, where) {
   slot <- single_stream(ctx, layer, where)
-  codes <- vapply(ctx$cols, function(col) col$ints[["code"]], integer(1))
-  if (!any(codes %in% op_code(c("dense", "conv", "conv_local"))))
+  if (on_inputs(ctx))
     layer_error(where, layer, "acts on the inputs: dropout needs a dense or convolutional layer before it")
   emit(ctx, op_code("dropout"), slot, c(layer$rate, 0), out = list(gaussian = FALSE))
 }

@@ -200,14 +200,20 @@ compile_layer.nt_layer_norm <- function(layer, ctx, where) {
     layer_error(where, layer, paste0("follows an activation, pooling of one or a non-Gaussian fan-in: ",
                                      "put a dense or convolutional layer before it"))
   over_space <- layer$axis == "all" && st$spatial
-  codes <- vapply(ctx$cols, function(col) col$ints[["code"]], integer(1))
-  if (!any(codes %in% op_code(c("dense", "conv", "conv_local")))) {   # it normalises the inputs themselves
+  if (on_inputs(ctx)) {   # it normalises the inputs themselves
     shape <- ctx$input_shape
     width <- if (over_space) prod(shape) else shape[length(shape)]
     if (length(width) && width < 2L)
       layer_error(where, layer, sprintf("normalises the inputs over an axis of width %d", width))
   }
   emit(ctx, op_code(if (over_space) "layer_norm_all" else "layer_norm"), slot, c(layer$eps, 0))
+}
+
+# Whether no dense or convolutional layer has been compiled yet: the next
+# layer acts on the inputs themselves.
+on_inputs <- function(ctx) {
+  codes <- vapply(ctx$cols, function(col) col$ints[["code"]], integer(1))
+  !any(codes %in% op_code(c("dense", "conv", "conv_local")))
 }
 
 spatial_stream <- function(ctx, layer, where) {
