@@ -27,9 +27,31 @@
 #' one-sided fourth-order differences on the grid. Cost: `4 * nodes^2`
 #' table reads per pair and layer.
 #'
+#' A user-supplied dual: with `dual = function(c11, c12, c22)` giving
+#' `E[phi(u) phi(v)]` for a centred Gaussian pair with variances `c11`, `c22`
+#' and covariance `c12` (vectorised: each argument is a vector, one entry
+#' per pair), fully connected kernels on matrix inputs use that closed form
+#' for the NNGP instead of quadrature. The NTK's factor
+#' `E[phi'(u) phi'(v)]` (by Price's theorem the derivative of the dual in
+#' `c12`) comes from `dual_deriv` of the same arguments when given, and
+#' otherwise from the quadrature above, on a table fitted to the variances
+#' each kernel reaches. The network is then computed in segments: up to the
+#' layer by the C engine, through the layer in R on all pairs at once, and on
+#' from that state (so memory holds the `n x m` NNGP and NTK once more).
+#' Such a layer must sit on the main line of the network, not inside a
+#' branch; image networks and [nt_fc_family()] refuse it (drop `dual`
+#' to use quadrature there). Finite networks ([nt_empirical()],
+#' [nt_train()]) use `fun` and `deriv`. At construction the dual is compared
+#' with the quadrature of `fun` on a few covariances, with a warning when
+#' they differ by more than `1e-6` relative.
+#'
 #' @param fun A vectorised function of one numeric vector.
 #' @param deriv Its derivative (vectorised), or `NULL` for numerical
 #'   differentiation.
+#' @param dual `NULL`, or a function `(c11, c12, c22)` returning
+#'   `E[phi(u) phi(v)]` (see Details).
+#' @param dual_deriv `NULL`, or a function `(c11, c12, c22)` returning
+#'   `E[phi'(u) phi'(v)]`; `NULL` takes it by quadrature.
 #' @param nodes Gauss nodes per dimension (radius and each arc), or `NULL`
 #'   to choose them automatically (see Details).
 #' @param cells Number of table cells (even).
@@ -39,18 +61,30 @@
 #' @examples
 #' softplus <- nt_activation(function(u) log1p(exp(u)), function(u) plogis(u))
 #' nt_kernel(nt_serial(nt_dense(), softplus, nt_dense()), matrix(rnorm(6), 3))
+#' # erf with its closed-form dual (Williams 1997)
+#' erf <- function(u) 2 * pnorm(sqrt(2) * u) - 1
+#' erf_dual <- function(c11, c12, c22)
+#'   2 / pi * asin(2 * c12 / sqrt((1 + 2 * c11) * (1 + 2 * c22)))
+#' nt_kernel(nt_fc(2, nt_activation(erf, dual = erf_dual)), matrix(rnorm(6), 3))
 #' @export
 nt_activation <- function(fun, deriv = NULL, nodes = NULL, cells = 2^16, tol = 1e-9,
-                          label = deparse1(substitute(fun))) {
+                          label = deparse1(substitute(fun)), dual = NULL, dual_deriv = NULL) {
   check_vectorised(fun, "fun")
   if (!is.null(deriv)) check_vectorised(deriv, "deriv")
+  check_dual_function(dual, "dual")
+  check_dual_function(dual_deriv, "dual_deriv")
+  if (is.null(dual) && !is.null(dual_deriv))
+    stop("`dual_deriv` needs `dual`: give the dual kernel too", call. = FALSE)
   if (!is.null(nodes)) nodes <- check_count(nodes, "nodes", 2L, 200L)
   tol <- check_number(tol, "tol", lower = 0)
   cells <- check_count(cells, "cells", 16L, 2^24)
   if (cells %% 2L) stop("`cells` must be even, so that 0 is a grid node", call. = FALSE)
   if (nchar(label) > 40L) label <- paste0(substr(label, 1L, 37L), "...")
-  new_activation("Activation", "table", fun = fun, deriv = deriv,
-                 nodes = nodes, cells = cells, tol = tol, label = label)
+  layer <- new_activation("Activation", "table", fun = fun, deriv = deriv,
+                          nodes = nodes, cells = cells, tol = tol, label = label,
+                          dual = dual, dual_deriv = dual_deriv)
+  if (!is.null(dual)) check_dual_agrees(layer)
+  layer
 }
 
 check_vectorised <- function(f, arg) {

@@ -37,6 +37,7 @@ nt_fc_family <- function(x, z = NULL, max_depth = 4, activation = "relu", w_var 
   if (arora && !identical(activation, "relu"))
     stop("`arora = TRUE` is defined for activation = \"relu\" only", call. = FALSE)
   net <- if (arora) nt_fc_arora(max_depth, 0, ncol(x)) else nt_fc(max_depth, activation, w_var, b_var)
+  refuse_user_dual(net, "nt_fc_family()")
   plan <- compile_plan(net)
   input_var <- c(rowSums(x^2), if (!is.null(z)) rowSums(z^2)) / ncol(x)
   plan <- fit_tables(plan, function(tables)

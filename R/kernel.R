@@ -106,7 +106,9 @@ kernel_values <- function(net, x, z, wanted, threads, progress, flip = FALSE) {
 }
 
 matrix_kernels <- function(net, x, z, wanted, threads, progress) {
-  plan <- fit_matrix_tables(compile_plan(net, ncol(x)), x, z)
+  plan <- compile_plan(net, ncol(x))
+  if (holds_user_dual(net)) return(user_dual_kernels(net, plan, x, z, wanted, threads, progress))
+  plan <- fit_matrix_tables(plan, x, z)
   res <- .Call(C_ntk_fc_kernel, x, z, plan$ints, plan$dbls, plan$tables,
                unname(wanted), threads, progress, gram_native())
   names(res) <- c("ntk", "nngp")   # in place: setNames() would share the kernels
@@ -114,6 +116,7 @@ matrix_kernels <- function(net, x, z, wanted, threads, progress) {
 }
 
 image_kernels <- function(net, x, z, wanted, threads, progress, flip) {
+  refuse_user_dual(net, "image networks")
   plan <- compile_spatial_plan(net, dim(x)[2:4])
   check_graph_counts(plan, dim(x)[1] + if (is.null(z)) 0L else dim(z)[1])
   # C reads each image contiguously, channels fastest: (C, W, H, n).

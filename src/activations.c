@@ -111,6 +111,21 @@ static inline void table_read(const nt_table *t, double u, double *f, double *df
   *df = h00 * v[2] + h01 * v[3] + h10 * v[4] + h11 * v[5];
 }
 
+/* phi and phi' of a tabulated activation for finite networks: from the
+   table inside its range (about 8 standard deviations of the largest
+   pre-activation variance of the infinite-width network), extended by its
+   tangent beyond, where a finite network's pre-activations come with
+   probability below 1e-15 per unit. */
+static double table_value(const nt_op *op, double u, double *deriv)
+{
+  const nt_table *t = op->table;
+  double hi = t->lo + t->cells * t->h, f, df;
+  double at = u < t->lo ? t->lo : u > hi ? hi : u;
+  table_read(t, at, &f, &df);
+  *deriv = df;
+  return f + df * (u - at);
+}
+
 double nt_table_reach(const nt_table *t, double s)
 {
   return sqrt(s) * t->rad_x[t->nrad - 1];
@@ -440,7 +455,7 @@ const nt_op_info nt_elementwise_ops[] = {
   {4, "gelu", NT_KIND_ELEMENTWISE, 0, gelu_dual, gelu_value, NT_ELEMENTWISE_STEPS},
   {5, "identity", NT_KIND_ELEMENTWISE | NT_KIND_HOMOGENEOUS, 0, identity_dual, identity_value,
    NT_ELEMENTWISE_STEPS},
-  {NT_OP_TABLE, "table", NT_KIND_ELEMENTWISE, 0, table_dual, NULL, NT_ELEMENTWISE_STEPS},
+  {NT_OP_TABLE, "table", NT_KIND_ELEMENTWISE, 0, table_dual, table_value, NT_ELEMENTWISE_STEPS},
   {16, "sin", NT_KIND_ELEMENTWISE, 0, sin_dual, sin_value, NT_ELEMENTWISE_STEPS},
   {17, "exp", NT_KIND_ELEMENTWISE, 0, exp_dual, exp_value, NT_ELEMENTWISE_STEPS},
   {18, "gaussian", NT_KIND_ELEMENTWISE, 0, gaussian_dual, gaussian_value, NT_ELEMENTWISE_STEPS},

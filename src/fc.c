@@ -85,6 +85,8 @@ typedef struct {
   int nouts;
   double **outs;             /* every output matrix (mirroring, overflow count) */
   double *gram;              /* an output whose column j holds the Gram before it is read */
+  const double *start;       /* resumed runs (ntk_fc_resume): the given K, read column by column */
+  const double *theta0;      /* and the given NTK (NULL: zero) */
   double *planes;            /* per activation: sqrt(s) then 1 / sqrt(s) of the rows */
   double *work;              /* per thread and slot: K, then the channels' NTKs; a scratch column */
 } fc_job;
@@ -250,8 +252,10 @@ static R_xlen_t kernel_chunk(void *vctx, R_xlen_t task)
   const int block = 256;
   fc_job *job = (fc_job *) vctx;
   int j0 = (int) (task * FC_CHUNK), j1 = j0 + FC_CHUNK < job->m ? j0 + FC_CHUNK : job->m;
-  gram_chunk(job->x, job->z, job->n, job->m, job->d, job->sym, j0, j1, job->s0x, job->gram,
-             job->native);
+  if (!job->start)
+    gram_chunk(job->x, job->z, job->n, job->m, job->d, job->sym, j0, j1, job->s0x, job->gram,
+               job->native);
+  const double *k0 = job->start ? job->start : job->gram;
   int n = job->n, tid = 0;
 #ifdef _OPENMP
   tid = omp_get_thread_num();
@@ -268,8 +272,11 @@ static R_xlen_t kernel_chunk(void *vctx, R_xlen_t task)
   for (int j = j0; j < j1; j++) {
     int rows = job->sym ? j + 1 : n;
     const double *sz = job->selfz + job->stride * j;
-    memcpy(kbs[0], job->gram + (size_t) n * j, rows * sizeof(double));
-    for (int c = 0; c < C; c++) memset(tbs[0] + (size_t) c * n, 0, rows * sizeof(double));
+    memcpy(kbs[0], k0 + (size_t) n * j, rows * sizeof(double));
+    for (int c = 0; c < C; c++) {
+      if (job->theta0) memcpy(tbs[0] + (size_t) c * n, job->theta0 + (size_t) n * j, rows * sizeof(double));
+      else memset(tbs[0] + (size_t) c * n, 0, rows * sizeof(double));
+    }
     for (int r0 = 0; r0 < rows; r0 += block)
       bad += column_layers(job, sz, j, r0, r0 + block < rows ? r0 + block : rows, kbs, tbs, scratch);
   }
@@ -356,6 +363,8 @@ static const double *shift_rows(const double *a, int n, int d, int degree, int *
    self variances.  Homogeneous plans run on rows shifted by powers of two
    into a safe range and shift their outputs back (homog.c), so that tiny
    and huge inputs keep every digit. */
+static void fc_self_states(fc_job *job, const double *s0x, const double *s0z, int nth);
+
 static void fc_inputs(SEXP x, SEXP z, const nt_plan *plan, int nth, fc_job *job)
 {
   nt_check_real_matrix(x, "x");
@@ -385,22 +394,52 @@ static void fc_inputs(SEXP x, SEXP z, const nt_plan *plan, int nth, fc_job *job)
     job->shx = shx ? shx : zero;
     job->shz = job->sym ? job->shx : shz ? shz : zero;
   }
-  job->stride = plan->nact > 0 ? NT_SELF * (size_t) plan->nact : 1;
+  job->start = job->theta0 = NULL;
   double *s0x = (double *) R_alloc(job->n, sizeof(double));
-  double *selfx = (double *) R_alloc(job->stride * job->n, sizeof(double));
   row_norms(job->x, job->n, job->d, s0x);
+  double *s0z = NULL;
+  if (!job->sym) {
+    s0z = (double *) R_alloc(job->m, sizeof(double));
+    row_norms(job->z, job->m, job->d, s0z);
+  }
+  fc_self_states(job, s0x, s0z, nth);
+}
+
+/* The self states of x (s0x) and, unless symmetric, z (s0z) at every
+   activation of the job's plan. */
+static void fc_self_states(fc_job *job, const double *s0x, const double *s0z, int nth)
+{
+  const nt_plan *plan = job->plan;
+  job->stride = plan->nact > 0 ? NT_SELF * (size_t) plan->nact : 1;
+  double *selfx = (double *) R_alloc(job->stride * job->n, sizeof(double));
   if (fc_self_all(plan, s0x, job->n, selfx, job->stride, nth))
     Rf_error("an activation table is too narrow for 'x'; this is a bug in ntk");
   job->s0x = s0x;
   job->selfx = job->selfz = selfx;
   if (!job->sym) {
-    double *s0z = (double *) R_alloc(job->m, sizeof(double));
     double *selfz = (double *) R_alloc(job->stride * job->m, sizeof(double));
-    row_norms(job->z, job->m, job->d, s0z);
     if (fc_self_all(plan, s0z, job->m, selfz, job->stride, nth))
       Rf_error("an activation table is too narrow for 'z'; this is a bug in ntk");
     job->selfz = selfz;
   }
+}
+
+/* The NTK and NNGP outputs of a plain (one-tap) job: list(ntk, nngp). */
+static SEXP fc_run_outputs(fc_job *job, const nt_plan *plan, int want_ntk, int want_nngp, int nth,
+                           int show)
+{
+  nt_check_alloc(job->n, job->m, want_ntk + want_nngp, "the kernel matrix");
+  if (plan->nops < 1) Rf_error("the plan has no layers");
+  job_taps(job, 1, 1, 2);
+  job->tap_at[plan->nops - 1] = 0;   /* one tap: the output */
+  SEXP k_nngp = PROTECT(want_nngp ? new_output(job) : R_NilValue);
+  SEXP k_ntk = PROTECT(want_ntk ? new_output(job) : R_NilValue);
+  job->tap_k[0] = want_nngp ? REAL(k_nngp) : NULL;
+  job->tap_t[0] = want_ntk ? REAL(k_ntk) : NULL;
+  run_job(job, nth, plan_cost(plan), show);
+  SEXP res = nt_result(2, (SEXP[]) {k_ntk, k_nngp});
+  UNPROTECT(2);
+  return res;
 }
 
 SEXP ntk_fc_kernel(SEXP x, SEXP z, SEXP ops_int, SEXP ops_dbl, SEXP tables,
@@ -416,18 +455,73 @@ SEXP ntk_fc_kernel(SEXP x, SEXP z, SEXP ops_int, SEXP ops_dbl, SEXP tables,
   fc_job job;
   job.native = nt_check_flag(native_gram, "native_gram");
   fc_inputs(x, z, &plan, nth, &job);
-  nt_check_alloc(job.n, job.m, want_ntk + want_nngp, "the kernel matrix");
-  if (plan.nops < 1) Rf_error("the plan has no layers");
-  job_taps(&job, 1, 1, 2);
-  job.tap_at[plan.nops - 1] = 0;   /* one tap: the output */
-  SEXP k_nngp = PROTECT(want_nngp ? new_output(&job) : R_NilValue);
-  SEXP k_ntk = PROTECT(want_ntk ? new_output(&job) : R_NilValue);
-  job.tap_k[0] = want_nngp ? REAL(k_nngp) : NULL;
-  job.tap_t[0] = want_ntk ? REAL(k_ntk) : NULL;
-  run_job(&job, nth, plan_cost(&plan), show);
-  SEXP res = nt_result(2, (SEXP[]) {k_ntk, k_nngp});
-  UNPROTECT(2);
-  return res;
+  return fc_run_outputs(&job, &plan, want_ntk, want_nngp, nth, show);
+}
+
+/* Self variances for a resumed run: a double vector of n finite,
+   non-negative values. */
+static const double *resume_variances(SEXP v, int n, const char *name)
+{
+  if (TYPEOF(v) != REALSXP || XLENGTH(v) != n)
+    Rf_error("'%s' must be a double vector of length %d", name, n);
+  const double *a = REAL(v);
+  for (int i = 0; i < n; i++)
+    if (!(a[i] >= 0) || !R_FINITE(a[i])) Rf_error("'%s' must be finite and non-negative", name);
+  return a;
+}
+
+/* The rest of a fully connected network from a given state instead of the
+   inputs: covariances k (n x m; z = x when kz is NULL, then k is n x n),
+   the NTK so far theta (n x m, or NULL for zero), and the two sides' self
+   variances kx, kz; `same` says that the pair (j, j) is an input with
+   itself (dropout).  A user-supplied dual (R/dual.R) runs between such
+   segments.  Returns list(ntk, nngp) as ntk_fc_kernel does. */
+SEXP ntk_fc_resume(SEXP k, SEXP theta, SEXP kx, SEXP kz, SEXP same, SEXP ops_int, SEXP ops_dbl,
+                   SEXP tables, SEXP what, SEXP threads, SEXP progress)
+{
+  nt_mem_begin();
+  int want_ntk, want_nngp;
+  nt_check_what(what, &want_ntk, &want_nngp);
+  int nth = nt_threads_clamp(nt_check_int_scalar(threads, "threads", 1, 1024));
+  int show = nt_check_flag(progress, "progress");
+  nt_plan plan;
+  nt_plan_read(ops_int, ops_dbl, tables, &plan);
+  nt_plan_require(&plan, NT_ENGINE_FC);
+  for (int l = 0; l < plan.nops; l++)
+    if (plan.ops[l].code == NT_OP_TABLE && plan.ops[l].table == NULL)
+      Rf_error("activation table of layer %d is missing", l + 1);
+  nt_check_real_matrix(k, "k");
+  fc_job job;
+  memset(&job, 0, sizeof job);
+  job.plan = &plan;
+  job.sym = Rf_isNull(kz);
+  job.n = Rf_nrows(k); job.m = Rf_ncols(k);
+  if (job.sym && job.n != job.m) Rf_error("'k' must be square when 'kz' is NULL");
+  nt_check_finite(REAL(k), XLENGTH(k), "k");
+  if (!Rf_isNull(theta)) {
+    nt_check_real_matrix(theta, "theta");
+    if (Rf_nrows(theta) != job.n || Rf_ncols(theta) != job.m)
+      Rf_error("'theta' must be a matrix of the dimensions of 'k'");
+    nt_check_finite(REAL(theta), XLENGTH(theta), "theta");
+  }
+  const double *s0x = resume_variances(kx, job.n, "kx");
+  const double *s0z = job.sym ? s0x : resume_variances(kz, job.m, "kz");
+  /* a covariance beyond its variances has no Gaussian pair (rounding allowed) */
+  const double *kk = REAL(k);
+  for (int j = 0; j < job.m; j++)
+    for (int i = 0; i < job.n; i++) {
+      double c = kk[i + (size_t) job.n * j];
+      if (c * c > s0x[i] * s0z[j] * (1 + 1e-6) + 1e-300)
+        Rf_error("'k' holds a covariance larger than its variances allow, at [%d, %d]", i + 1, j + 1);
+    }
+  job.same = nt_check_flag(same, "same") || job.sym;
+  int *deg = (int *) R_alloc(plan.nops > 0 ? plan.nops : 1, sizeof(int));
+  for (int l = 0; l < plan.nops; l++) deg[l] = 0;   /* no shifts: the state is given */
+  job.deg = deg;
+  fc_self_states(&job, s0x, s0z, nth);
+  job.start = kk;
+  job.theta0 = Rf_isNull(theta) ? NULL : REAL(theta);
+  return fc_run_outputs(&job, &plan, want_ntk, want_nngp, nth, show);
 }
 
 /* Pre-activation self variances of inputs with variances s0, for finding the

@@ -4,6 +4,7 @@
 
 SEXP ntk_fc_kernel(SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP);
 SEXP ntk_fc_self(SEXP, SEXP, SEXP, SEXP);
+SEXP ntk_fc_resume(SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP);
 SEXP ntk_omp_info(void);
 SEXP ntk_fc_family(SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP);
 SEXP ntk_empirical(SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP);
@@ -21,6 +22,7 @@ SEXP ntk_op_layout(void);
 static const R_CallMethodDef call_methods[] = {
   {"ntk_fc_kernel", (DL_FUNC) &ntk_fc_kernel, 9},
   {"ntk_fc_self", (DL_FUNC) &ntk_fc_self, 4},
+  {"ntk_fc_resume", (DL_FUNC) &ntk_fc_resume, 11},
   {"ntk_omp_info", (DL_FUNC) &ntk_omp_info, 0},
   {"ntk_fc_family", (DL_FUNC) &ntk_fc_family, 8},
   {"ntk_empirical", (DL_FUNC) &ntk_empirical, 9},

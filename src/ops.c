@@ -99,6 +99,9 @@ void nt_plan_require(const nt_plan *plan, int engine)
 {
   for (int l = 0; l < plan->nops; l++) {
     const nt_op_info *info = plan->ops[l].info;
+    /* finite networks read phi from the table: it must be given */
+    if (engine == NT_ENGINE_FINITE && plan->ops[l].code == NT_OP_TABLE && plan->ops[l].table == NULL)
+      Rf_error("activation table of layer %d is missing", l + 1);
     if (info && engine_runs(info, engine)) continue;
     const char *name = info ? info->name : "unknown";
     if (engine == NT_ENGINE_FC)

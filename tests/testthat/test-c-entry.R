@@ -12,6 +12,8 @@ valid_calls <- function() {
   list(
     ntk_fc_kernel = list(x, NULL, fc$ints, fc$dbls, list(), c(TRUE, TRUE), 1L, FALSE, TRUE),
     ntk_fc_self = list(c(1, 2), fc$ints, fc$dbls, list()),
+    ntk_fc_resume = list(tcrossprod(x) / 2, tcrossprod(x) / 2, rowSums(x^2) / 2, NULL, FALSE,
+                         fc$ints[, -1], fc$dbls[, -1], list(), c(TRUE, TRUE), 1L, FALSE),
     ntk_fc_family = list(x, NULL, fc$ints, fc$dbls, list(), 1L, FALSE, FALSE),
     ntk_conv_kernel = list(img, NULL, sp$ints, sp$dbls, sp$geom, sp$band, FALSE, list(),
                            c(TRUE, FALSE), 1L, FALSE),

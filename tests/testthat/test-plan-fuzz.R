@@ -34,6 +34,11 @@ fuzz_calls <- function() {
                                      nt_hermite(3), nt_dense(1)))
   calls$poly <- list(ns$C_ntk_fc_kernel, list(x, NULL, poly$ints, poly$dbls, poly$tables, c(TRUE, TRUE),
                                               1L, FALSE, TRUE))
+  # the rest of the network after its first layer, from that layer's state
+  k1 <- tcrossprod(x, x[1:3, ]) / 4 + 0.1
+  calls$resume <- list(ns$C_ntk_fc_resume, list(k1, k1, rowSums(x^2) / 4 + 0.1, rowSums(x[1:3, ]^2) / 4 + 0.1,
+                                                FALSE, fc$ints[, -1], fc$dbls[, -1], list(),
+                                                c(TRUE, TRUE), 1L, FALSE))
   fam <- ns$compile_plan(nt_fc(2))
   calls$fc_self <- list(ns$C_ntk_fc_self, list(c(1, 2, 0), fc$ints, fc$dbls, list()))
   act <- ns$compile_plan(nt_serial(nt_gelu()))
