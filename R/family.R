@@ -58,6 +58,11 @@ nt_fc_family <- function(x, z = NULL, max_depth = 4, activation = "relu", w_var 
 #' @param depth,fixed The network's depth and frozen layers.
 #' @param what `"ntk"` or `"nngp"` (the NNGP does not depend on `fixed`).
 #' @return A kernel matrix.
+#' @examples
+#' x <- scale(as.matrix(iris[1:20, 1:4]))
+#' fam <- nt_fc_family(x, max_depth = 3)
+#' k <- nt_family_kernel(fam, depth = 2, fixed = 1)
+#' all.equal(k@.Data, nt_kernel(nt_fc(2, fixed = 1), x)@.Data)
 #' @export
 nt_family_kernel <- function(family, depth, fixed = 0, what = c("ntk", "nngp")) {
   if (!is.list(family) || !all(c("grid", "ntk", "nngp") %in% names(family)))

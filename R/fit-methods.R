@@ -338,17 +338,38 @@ print.summary.nt_fit <- function(x, ...) {
 
 #' Plot an nt_fit model
 #'
-#' For a numeric response, observed against fitted values at the fit's last
-#' time, with the identity line; for a factor, the fitted probability of each
-#' point's observed class, by class.
+#' `which = "fit"`: for a numeric response, observed against fitted values at
+#' the fit's last time, with the identity line; for a factor, the fitted
+#' probability of each point's observed class, by class. `which =
+#' "trajectory"`: the training error along the gradient flow, over a
+#' logarithmic grid of times spanning the kernel's time scales (from a
+#' hundredth of the fastest mode's, `1 / (eta lambda_max)`, to a hundred
+#' times the slowest's): the root mean squared error for a numeric
+#' response, the misclassification rate for a factor; dotted vertical lines
+#' mark the fit's finite times, a dashed horizontal line the limit
+#' `t = Inf`. Both by default, side by side.
 #'
 #' @param x An `nt_fit` model.
+#' @param which `"fit"`, `"trajectory"` or both.
 #' @param ... Passed to [graphics::plot()] or [graphics::boxplot()].
 #' @return `x`, invisibly.
 #' @examples
-#' plot(nt_fit(mpg ~ wt + hp, data = mtcars))
+#' fit <- nt_fit(mpg ~ wt + hp, data = mtcars, t = c(1, 10, Inf))
+#' plot(fit)
+#' plot(nt_fit(Species ~ ., data = iris), which = "trajectory")
 #' @export
-plot.nt_fit <- function(x, ...) {
+plot.nt_fit <- function(x, which = c("fit", "trajectory"), ...) {
+  which <- match.arg(which, several.ok = TRUE)
+  if (length(which) == 2L) {
+    old <- graphics::par(mfrow = c(1, 2))
+    on.exit(graphics::par(old))
+  }
+  if ("fit" %in% which) plot_fitted(x, ...)
+  if ("trajectory" %in% which) plot_trajectory(x, ...)
+  invisible(x)
+}
+
+plot_fitted <- function(x, ...) {
   last <- length(x$t)
   if (is.null(x$response$levels)) {
     fitted <- x$fitted_scores[, 1, last]
@@ -363,5 +384,31 @@ plot.nt_fit <- function(x, ...) {
     graphics::boxplot(own ~ x$response$y, xlab = "Observed class",
                       ylab = "Fitted probability of the observed class", ...)
   }
-  invisible(x)
+}
+
+plot_trajectory <- function(x, ...) {
+  rates <- x$flow$eta * x$flow$scale * x$flow$values
+  span <- c(0.01 / max(rates), 100 / max(min(rates), max(rates) * 1e-10))
+  times <- 10^seq(log10(span[1]), log10(span[2]), length.out = 80)
+  err <- training_error(x, c(times, Inf))
+  classes <- !is.null(x$response$levels)
+  label <- if (classes) "Training misclassification rate" else "Training RMSE"
+  graphics::plot(times, err[seq_along(times)], type = "l", log = "x", xlab = "Gradient-flow time t",
+                 ylab = label, ylim = range(0, err), ...)
+  graphics::abline(h = err[length(err)], lty = 2)
+  finite <- x$t[is.finite(x$t)]
+  if (length(finite)) graphics::abline(v = finite[finite > 0], lty = 3)
+}
+
+# Training error of the flow at each time: RMSE of the scores, or the
+# misclassification rate of their largest entry.
+training_error <- function(x, times) {
+  scores <- fitted_scores(x, times)
+  targets <- x$response$targets
+  vapply(seq_along(times), function(i) {
+    s <- scores[, , i, drop = FALSE]
+    dim(s) <- dim(s)[1:2]
+    if (is.null(x$response$levels)) sqrt(mean((targets - s)^2))
+    else mean(max.col(s, ties.method = "first") != max.col(targets, ties.method = "first"))
+  }, numeric(1))
 }

@@ -162,6 +162,15 @@ rm(cls)
 #' @param y The response.
 #' @param ... Arguments of kernlab's `ksvm()`.
 #' @return A `ksvm` model.
+#' @examples
+#' x <- scale(as.matrix(iris[, 1:4]))
+#' train <- seq(1, 150, 2)
+#' k <- nt_kernel(nt_fc(2), x[train, ])
+#' class(k)
+#' # shrinking = FALSE by default; Platt-scaled class probabilities
+#' model <- kernlab::ksvm(k, iris$Species[train], C = 10, prob.model = TRUE)
+#' k_test <- nt_kernel(nt_fc(2), x[-train, ], x[train, ])
+#' head(nt_predict_ksvm(model, k_test, type = "probabilities"))
 #' @name ntKernelMatrix-class
 #' @aliases ntKernelMatrix ksvm,ntKernelMatrix-method gausspr,ntKernelMatrix-method
 #'   kha,ntKernelMatrix-method kfa,ntKernelMatrix-method kcca,ntKernelMatrix-method

@@ -273,6 +273,18 @@ read_store <- function(store, key, layout, stored, what, file, labels) {
 #'   file-backed result; by default file-backed only when large.
 #' @param what Which kernel, when the store holds both.
 #' @return A kernel matrix (or list of both), or an `nt_filematrix`.
+#' @examples
+#' if (requireNamespace("future.apply", quietly = TRUE) &&
+#'     requireNamespace("progressr", quietly = TRUE)) {
+#'   x <- matrix(rnorm(40 * 3), 40)
+#'   store <- file.path(tempdir(), "ntk-tiles-example")
+#'   k <- nt_kernel_tiled(nt_fc(2), x, tile = 20, store = store)
+#'   again <- nt_tiles_read(store)                  # the same kernel, from the tiles
+#'   print(all.equal(c(again), c(k)))
+#'   on_disk <- nt_tiles_read(store, file = TRUE)   # file-backed, read block by block
+#'   print(on_disk[1:3, 1:3])
+#'   unlink(store, recursive = TRUE)
+#' }
 #' @export
 nt_tiles_read <- function(store, file = NULL, what = NULL) {
   store <- check_store(store)
