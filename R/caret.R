@@ -26,7 +26,16 @@
 #' fit across `C` values (each `C` is a new optimisation), so for the SVM this
 #' cache is what saves the work.
 #'
-#' @param activation,w_var,b_var Passed to [nt_fc()].
+#' With `input_shape` (`c(H, W, C)` images or `c(L, C)` sequences) each row
+#' of `x` is one flattened input (R's order, as `matrix(a, n)` flattens an
+#' `n x H x W x C` array `a`) and the models use the convolutional network
+#' `nt_cnn(depth)` instead, tuning `depth` (with `fixed = 0`) and the third
+#' parameter; the kernel of each depth is computed once per training fold.
+#'
+#' @param activation,w_var,b_var Passed to [nt_fc()] (or `w_var`, `b_var` to
+#'   [nt_cnn()]).
+#' @param input_shape `NULL` for tabular rows, or the shape of the inputs
+#'   that the rows hold flattened.
 #' @return A list for caret's `method` argument.
 #' @examples
 #' \donttest{
@@ -42,8 +51,8 @@ NULL
 
 #' @rdname caret_models
 #' @export
-nt_caret_svm <- function(activation = "relu", w_var = 2, b_var = 0) {
-  make_net <- function(param) nt_fc(param$depth, activation, w_var, b_var, param$fixed)
+nt_caret_svm <- function(activation = "relu", w_var = 2, b_var = 0, input_shape = NULL) {
+  settings <- model_settings(activation, w_var, b_var, input_shape)
   list(
     label = "SVM with the neural tangent kernel (ntk)",
     library = c("ntk", "kernlab"),
@@ -54,13 +63,13 @@ nt_caret_svm <- function(activation = "relu", w_var = 2, b_var = 0) {
     grid = function(x, y, len = NULL, search = "grid") {
       caret_grid(len, search, function(len) {
         if (len >= 7) 10^(-2:4) else 10^seq(-1, 3, length.out = max(len, 2))
-      }, "C")
+      }, "C", is.null(settings$input_shape))
     },
     loop = NULL,
     fit = function(x, y, wts, param, lev, last, weights, classProbs, ...) {
       x <- as_input_matrix(x, "x")
-      net <- make_net(param)
-      k <- cached_family_kernel(x, param$depth, param$fixed, activation, w_var, b_var)
+      net <- model_network(settings, param$depth, param$fixed)
+      k <- model_train_kernel(x, settings, param$depth, param$fixed)
       classification <- is.factor(y)
       # the ntKernelMatrix method: shrinking off, Platt scaling of its own
       model <- kernlab::ksvm(as_nt_kernel_matrix(k), y, kernel = "matrix",
@@ -70,15 +79,13 @@ nt_caret_svm <- function(activation = "relu", w_var = 2, b_var = 0) {
       list(model = model, x = x, net = net, lev = lev)
     },
     predict = function(modelFit, newdata, submodels = NULL) {
-      k_test <- nt_kernel(modelFit$net, as_input_matrix(newdata, "newdata"), modelFit$x,
-                          progress = FALSE)
+      k_test <- model_test_kernel(modelFit$net, settings, newdata, modelFit$x)
       pred <- nt_predict_ksvm(modelFit$model, k_test)
       if (is.matrix(pred)) pred <- pred[, 1]
       if (is.factor(pred)) as.character(pred) else pred
     },
     prob = function(modelFit, newdata, submodels = NULL) {
-      k_test <- nt_kernel(modelFit$net, as_input_matrix(newdata, "newdata"), modelFit$x,
-                          progress = FALSE)
+      k_test <- model_test_kernel(modelFit$net, settings, newdata, modelFit$x)
       as.data.frame(nt_predict_ksvm(modelFit$model, k_test, type = "probabilities"))
     },
     sort = function(x) x[order(x$depth, x$fixed, x$C), , drop = FALSE],
@@ -88,8 +95,8 @@ nt_caret_svm <- function(activation = "relu", w_var = 2, b_var = 0) {
 
 #' @rdname caret_models
 #' @export
-nt_caret_krr <- function(activation = "relu", w_var = 2, b_var = 0) {
-  make_net <- function(param) nt_fc(param$depth, activation, w_var, b_var, param$fixed)
+nt_caret_krr <- function(activation = "relu", w_var = 2, b_var = 0, input_shape = NULL) {
+  settings <- model_settings(activation, w_var, b_var, input_shape)
   list(
     label = "Gradient-flow kernel regression with the neural tangent kernel (ntk)",
     library = "ntk",
@@ -100,7 +107,7 @@ nt_caret_krr <- function(activation = "relu", w_var = 2, b_var = 0) {
     grid = function(x, y, len = NULL, search = "grid") {
       caret_grid(len, search, function(len) {
         if (len >= 7) 10^(-6:0) else 10^seq(-4, 0, length.out = max(len, 2))
-      }, "diag_reg")
+      }, "diag_reg", is.null(settings$input_shape))
     },
     # One fit per (depth, fixed): the other ridges are submodels.
     loop = function(grid) {
@@ -117,13 +124,13 @@ nt_caret_krr <- function(activation = "relu", w_var = 2, b_var = 0) {
     },
     fit = function(x, y, wts, param, lev, last, weights, classProbs, ...) {
       x <- as_input_matrix(x, "x")
-      net <- make_net(param)
-      k <- cached_family_kernel(x, param$depth, param$fixed, activation, w_var, b_var)
+      net <- model_network(settings, param$depth, param$fixed)
+      k <- model_train_kernel(x, settings, param$depth, param$fixed)
       targets <- encode_response(y, nrow(x))
       offset <- colMeans(targets$targets)               # the intercept, as in nt_fit()
       targets$targets <- sweep(targets$targets, 2, offset)
       eig <- eigen(k, symmetric = TRUE)
-      list(x = x, net = net, eig = eig, targets = targets, offset = offset,
+      list(x = x, net = net, settings = settings, eig = eig, targets = targets, offset = offset,
            diag_reg = param$diag_reg, lev = lev)
     },
     predict = function(modelFit, newdata, submodels = NULL) {
@@ -149,7 +156,7 @@ nt_caret_krr <- function(activation = "relu", w_var = 2, b_var = 0) {
 # Kernel-regression scores for the fit's ridge and each submodel's, from one
 # test kernel and the training kernel's eigendecomposition.
 krr_scores <- function(fit, newdata, submodels) {
-  k_test <- nt_kernel(fit$net, as_input_matrix(newdata, "newdata"), fit$x, progress = FALSE)@.Data
+  k_test <- model_test_kernel(fit$net, fit$settings, newdata, fit$x)@.Data
   ridges <- c(fit$diag_reg, if (!is.null(submodels)) submodels$diag_reg)
   v <- fit$eig$vectors
   proj <- crossprod(v, fit$targets$targets)
@@ -162,17 +169,19 @@ krr_scores <- function(fit, newdata, submodels) {
   })
 }
 
-caret_grid <- function(len, search, third_values, third_name) {
+# fixed_free: FALSE for convolutional models, whose `fixed` is 0.
+caret_grid <- function(len, search, third_values, third_name, fixed_free = TRUE) {
   len <- if (is.null(len)) 3L else max(1L, as.integer(len))
+  fixed_of <- function(d) if (fixed_free) 0:d else 0L
   full <- do.call(rbind, lapply(1:5, function(d)
-    expand.grid(depth = d, fixed = 0:d, third = third_values(7L))))
+    expand.grid(depth = d, fixed = fixed_of(d), third = third_values(7L))))
   if (search == "random") {
     grid <- full[sample(nrow(full), min(len, nrow(full))), , drop = FALSE]
   } else if (len >= 7) {
     grid <- full
   } else {
     grid <- do.call(rbind, lapply(seq_len(min(len, 5L)), function(d)
-      expand.grid(depth = d, fixed = unique(c(0L, d)), third = third_values(len))))
+      expand.grid(depth = d, fixed = unique(c(0L, if (fixed_free) d)), third = third_values(len))))
   }
   names(grid)[3] <- third_name
   rownames(grid) <- NULL

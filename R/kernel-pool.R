@@ -27,11 +27,13 @@ kernel_pool <- function(kernel, create = TRUE) {
   registry <- .pools$registry
   if (is.null(registry)) registry <- .pools$registry <- new.env(parent = emptyenv())
   pool <- registry[[id]]
-  if (is.null(pool) || !identical(pool$net, kp$net) || !identical(pool$what, kp$what)) {
+  if (is.null(pool) || !identical(pool$net, kp$net) || !identical(pool$what, kp$what) ||
+      !identical(pool$input_shape, kp$input_shape)) {
     if (!create) return(NULL)
     pool <- new.env(parent = emptyenv())
     pool$net <- kp$net
     pool$what <- kp$what
+    pool$input_shape <- kp$input_shape
     assign(id, pool, envir = registry)
   }
   order <- c(id, setdiff(.pools$order, id))
@@ -74,11 +76,11 @@ pool_add <- function(pool, x) {
   old <- length(pool$keys)
   if (old + length(fresh) > pool_limit) return(FALSE)
   xn <- x[fresh, , drop = FALSE]
-  k_new <- nt_kernel(pool$net, xn, what = pool$what, progress = FALSE)@.Data
+  k_new <- rows_kernel(pool$net, pool$input_shape, pool$what, xn)@.Data
   if (old == 0L) {
     pool$k <- unname(k_new)
   } else {
-    k_cross <- nt_kernel(pool$net, xn, pool$rows, what = pool$what, progress = FALSE)@.Data
+    k_cross <- rows_kernel(pool$net, pool$input_shape, pool$what, xn, pool$rows)@.Data
     grown <- matrix(0, old + length(fresh), old + length(fresh))
     grown[seq_len(old), seq_len(old)] <- pool$k
     grown[old + seq_along(fresh), seq_len(old)] <- k_cross

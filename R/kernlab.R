@@ -49,8 +49,19 @@ NULL
 #'   full test-by-training matrix it silently returns wrong predictions. Use
 #'   [nt_predict_ksvm()].
 #'
+#' @section Images and sequences: kernlab hands kernels the rows of a
+#'   matrix. With `input_shape = c(H, W, C)` (or `c(L, C)` for sequences)
+#'   each row is read as one flattened input, in R's order (`matrix(a, n)`
+#'   of an `n x H x W x C` array `a`, first axis fastest), so that a
+#'   convolutional network works on image rows, for instance
+#'   `ksvm(x, y, kernel = ntkdot(nt_cnn(2), input_shape = c(28, 28, 1)))`;
+#'   without it, image networks refuse matrix rows. `ksvm()`'s `scaled = TRUE`
+#'   would standardise every pixel separately: pass `scaled = FALSE`.
+#'
 #' @param net A network, or `NULL` to build `nt_fc(...)`.
 #' @param ... Arguments of [nt_fc()] when `net` is `NULL`.
+#' @param input_shape `NULL` (rows are feature vectors), or the shape of the
+#'   inputs that the rows hold flattened (see Images and sequences).
 #' @return A kernel object.
 #' @examples
 #' library(kernlab)
@@ -58,6 +69,10 @@ NULL
 #'               shrinking = FALSE)
 #' mean(predict(model, iris) == iris$Species)
 #' ntkdot(depth = 2)(c(1, 0), c(0, 1))
+#' # 20 random 6 x 6 one-channel images, flattened into rows
+#' img <- matrix(rnorm(20 * 36), 20)
+#' cnn <- ksvm(img, factor(rep(1:2, 10)), kernel = ntkdot(nt_cnn(2), input_shape = c(6, 6, 1)),
+#'             C = 1, scaled = FALSE)
 #' @name ntkdot
 NULL
 
@@ -66,29 +81,37 @@ setClass("nngpkernel", contains = "kernel")
 
 #' @rdname ntkdot
 #' @export
-ntkdot <- function(net = NULL, ...) new_nt_kernel("ntkkernel", "ntk", net, ...)
+ntkdot <- function(net = NULL, ..., input_shape = NULL) new_nt_kernel("ntkkernel", "ntk", net, input_shape, ...)
 
 #' @rdname ntkdot
 #' @export
-nngpdot <- function(net = NULL, ...) new_nt_kernel("nngpkernel", "nngp", net, ...)
+nngpdot <- function(net = NULL, ..., input_shape = NULL) new_nt_kernel("nngpkernel", "nngp", net, input_shape, ...)
 
-new_nt_kernel <- function(class, what, net, ...) {
+new_nt_kernel <- function(class, what, net, input_shape, ...) {
   if (is.null(net)) net <- nt_fc(...)
   else if (...length()) stop("`...` is used only when `net` is NULL", call. = FALSE)
   net <- as_network(net)
+  input_shape <- check_input_shape(input_shape)
   pair <- function(x, y = NULL) {
     if (is.null(y)) y <- x
-    nt_kernel(net, matrix(x, 1L), matrix(y, 1L), what = what, threads = 1L,
-              progress = FALSE)@.Data[1L, 1L]
+    rows_kernel(net, input_shape, what, matrix(x, 1L), matrix(y, 1L), threads = 1L)@.Data[1L, 1L]
   }
-  methods::new(class, .Data = pair, kpar = list(net = net, what = what, pool = new_pool_id()))
+  methods::new(class, .Data = pair, kpar = list(net = net, what = what, pool = new_pool_id(),
+                                                input_shape = input_shape))
+}
+
+# The kernel of rows x (and z): feature vectors, or flattened inputs of
+# `shape`.
+rows_kernel <- function(net, shape, what, x, z = NULL, threads = nt_threads()) {
+  nt_kernel(net, shaped_inputs(x, shape), if (!is.null(z)) shaped_inputs(z, shape, "y"),
+            what = what, threads = threads, progress = FALSE)
 }
 
 kernel_of <- function(kernel, x, y = NULL) {
   if (is.vector(x)) x <- as.matrix(x)
   if (!is.null(y) && is.vector(y)) y <- as.matrix(y)
   kp <- kernlab::kpar(kernel)
-  nt_kernel(kp$net, x, y, what = kp$what, progress = FALSE)
+  rows_kernel(kp$net, kp$input_shape, kp$what, x, y)
 }
 
 # kernlab's ksvm() asks for the kernel matrix of a user-defined kernel from
