@@ -94,7 +94,3 @@ default_threads <- function() {
   clamp_threads(n, source)
 }
 
-.onLoad <- function(libname, pkgname) {
-  .ntk_state$threads <- tryCatch(default_threads(), error = function(e) 1L)
-  load_op_layout()
-}
