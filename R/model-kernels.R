@@ -32,15 +32,21 @@ shaped_inputs <- function(x, shape, arg = "x") {
   if (ncol(x) != prod(shape))
     stop(sprintf("`%s` has %d columns, but input_shape = c(%s) needs %d", arg, ncol(x),
                  paste(shape, collapse = ", "), prod(shape)), call. = FALSE)
-  array(x, c(nrow(x), shape), dimnames = list(rownames(x), NULL, NULL, NULL)[seq_len(length(shape) + 1L)])
+  out <- array(x, c(nrow(x), shape))
+  if (!is.null(rownames(x))) dimnames(out) <- c(list(rownames(x)), rep(list(NULL), length(shape)))
+  out
 }
 
 model_network <- function(settings, depth, fixed = 0) {
   if (is.null(settings$input_shape))
     return(nt_fc(depth, settings$activation, settings$w_var, settings$b_var, fixed))
+  check_cnn_fixed(fixed)
+  nt_cnn(depth, w_var = settings$w_var, b_var = settings$b_var)
+}
+
+check_cnn_fixed <- function(fixed) {
   if (fixed != 0)
     stop("`fixed` must be 0 for convolutional models (nt_cnn() trains every layer)", call. = FALSE)
-  nt_cnn(depth, w_var = settings$w_var, b_var = settings$b_var)
 }
 
 # The training kernel of a candidate: for matrix inputs from the cached
@@ -49,6 +55,7 @@ model_network <- function(settings, depth, fixed = 0) {
 model_train_kernel <- function(x, settings, depth, fixed = 0) {
   if (is.null(settings$input_shape))
     return(cached_family_kernel(x, depth, fixed, settings$activation, settings$w_var, settings$b_var))
+  check_cnn_fixed(fixed)
   key <- list(settings = settings, depth = depth)
   entries <- .kernel_cache$images %||% list()
   for (e in entries)
