@@ -8,7 +8,10 @@
 #' `w_var * K + b_var` and the NTK `T` to `w_var * T + K_new` (the last term
 #' only if the layer is trainable); an activation `phi` maps `K` to
 #' `E[phi(u) phi(v)]` and `T` to `T * E[phi'(u) phi'(v)]`, with `(u, v)`
-#' Gaussian with the current covariances.
+#' Gaussian with the current covariances. `vignette("kernels", package =
+#' "ntk")` gives the whole account: every layer's rule, the recursions, the
+#' closed forms, the quadrature and its accuracy, the papers' constants and
+#' the gradient-flow formulas.
 #'
 #' @section Papers' conventions:
 #' Jacot et al. (2018), bias scale beta: `nt_dense(1, beta^2)` between
