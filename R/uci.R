@@ -326,7 +326,9 @@ nt_uci_fd_table <- function(file) {
 #' @param seed Seed of the first split (split `r` uses `seed + r - 1`).
 #' @param costs The SVMs' values of `C`.
 #' @return A data frame: `dataset`, `n`, `d`, `classes`, and the mean test
-#'   accuracy of each classifier (`ntk`, `rbf`, `rf`).
+#'   accuracy of each classifier (`ntk`, `rbf`, `rf`); its attribute
+#'   `"splits"` holds every split's accuracies (columns `dataset`, `split`,
+#'   `ntk`, `rbf`, `rf`), for the spread between splits.
 #' @examples
 #' \donttest{
 #' nt_uci_compare(list(iris = list(x = as.matrix(iris[, 1:4]), y = iris$Species)),
@@ -360,10 +362,51 @@ nt_uci_compare <- function(data, splits = 3, seed = 1, costs = 10^(-2:4)) {
         rbf = select_svm(rbf, y, train, test, costs),
         rf = if (forest_ok) select_forest(x, y, train, test) else NA_real_)
     }, numeric(3))
-    data.frame(dataset = name, n = nrow(x), d = ncol(x), classes = nlevels(y),
-               ntk = mean(acc[1, ]), rbf = mean(acc[2, ]), rf = mean(acc[3, ]))
+    list(summary = data.frame(dataset = name, n = nrow(x), d = ncol(x), classes = nlevels(y),
+                              ntk = mean(acc[1, ]), rbf = mean(acc[2, ]), rf = mean(acc[3, ])),
+         splits = data.frame(dataset = name, split = seq_len(splits), t(acc)))
   })
-  do.call(rbind, rows)
+  out <- do.call(rbind, lapply(rows, `[[`, "summary"))
+  attr(out, "splits") <- do.call(rbind, lapply(rows, `[[`, "splits"))
+  class(out) <- c("nt_uci_comparison", class(out))
+  out
+}
+
+#' Plot a UCI comparison
+#'
+#' Bars of each classifier's mean test accuracy per dataset, with whiskers
+#' from the lowest to the highest split, so that the spread between splits
+#' shows beside the differences between classifiers.
+#'
+#' @param x The result of [nt_uci_compare()].
+#' @param main Title.
+#' @param ... Passed to [graphics::barplot()].
+#' @return `x`, invisibly.
+#' @examples
+#' \donttest{
+#' cmp <- nt_uci_compare(list(iris = list(x = as.matrix(iris[, 1:4]), y = iris$Species)),
+#'                       splits = 2)
+#' plot(cmp)
+#' }
+#' @export
+plot.nt_uci_comparison <- function(x, main = NULL, ...) {
+  learners <- c("ntk", "rbf", "rf")
+  per_split <- attr(x, "splits")
+  spread <- function(f) vapply(learners, function(l)
+    as.vector(tapply(per_split[[l]], per_split$dataset, f)[x$dataset]), numeric(nrow(x)))
+  low <- matrix(spread(min), nrow(x))
+  high <- matrix(spread(max), nrow(x))
+  splits <- max(per_split$split)
+  main <- main %||% sprintf("Mean test accuracy over %d split%s%s", splits,
+                            if (splits > 1L) "s" else "", if (splits > 1L) "; whiskers: lowest to highest" else "")
+  mids <- graphics::barplot(t(as.matrix(as.data.frame(x)[, learners])), beside = TRUE,
+                            names.arg = x$dataset, ylim = c(0, 1.15), ylab = "test accuracy",
+                            col = c("#1b9e77", "#d95f02", "#7570b3"),
+                            legend.text = c("NTK-SVM", "Gaussian SVM", "random forest"),
+                            args.legend = list(x = "top", horiz = TRUE, bty = "n"), main = main,
+                            cex.main = 0.9, ...)
+  if (splits > 1L) graphics::arrows(mids, t(low), mids, t(high), angle = 90, code = 3, length = 0.03)
+  invisible(x)
 }
 
 validation_split <- function(train) {

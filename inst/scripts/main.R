@@ -25,11 +25,6 @@ cat(sprintf("\n(%.0f s in all)\n", as.numeric(Sys.time() - started, units = "sec
 
 grDevices::png(plot_file, width = 800, height = 480)
 graphics::par(mar = c(5, 5, 3, 1))
-graphics::barplot(t(as.matrix(table[, c("ntk", "rbf", "rf")])), beside = TRUE, names.arg = table$dataset,
-                  ylim = c(0, 1.15), ylab = "test accuracy",
-                  legend.text = c("NTK-SVM", "Gaussian SVM", "random forest"),
-                  args.legend = list(x = "top", horiz = TRUE, bty = "n"),
-                  col = c("#1b9e77", "#d95f02", "#7570b3"),
-                  main = "UCI datasets from R packages: mean test accuracy over 3 splits")
+plot(table)
 invisible(grDevices::dev.off())
 cat("plot saved to", plot_file, "\n")
