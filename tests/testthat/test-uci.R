@@ -230,6 +230,13 @@ test_that("nt_uci_compare copes with classes missing from a small training part"
   x[y == "b", 1] <- x[y == "b", 1] + 3
   res <- nt_uci_compare(list(toy = list(x = x, y = y)), splits = 3, costs = 1)
   for (col in c("ntk", "rbf", "rf")) expect_true(res[[col]] >= 0 && res[[col]] <= 1)
+  # every split is kept, and the table holds their means
+  per_split <- attr(res, "splits")
+  expect_equal(per_split$split, 1:3)
+  for (col in c("ntk", "rbf", "rf")) expect_equal(res[[col]], mean(per_split[[col]]))
+  grDevices::pdf(NULL)
+  on.exit(grDevices::dev.off())
+  expect_identical(plot(res), res)
 })
 
 test_that("nt_uci_datasets turns R's UCI data frames into numeric matrices", {
