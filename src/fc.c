@@ -442,20 +442,30 @@ static SEXP fc_run_outputs(fc_job *job, const nt_plan *plan, int want_ntk, int w
   return res;
 }
 
+/* What a kernel call asks for: the kernels, threads, progress bar; and
+   its plan. */
+typedef struct { int want_ntk, want_nngp, nth, show; } fc_request;
+
+static void fc_read_request(SEXP what, SEXP threads, SEXP progress, SEXP ops_int, SEXP ops_dbl,
+                            SEXP tables, fc_request *rq, nt_plan *plan)
+{
+  nt_check_what(what, &rq->want_ntk, &rq->want_nngp);
+  rq->nth = nt_threads_clamp(nt_check_int_scalar(threads, "threads", 1, 1024));
+  rq->show = nt_check_flag(progress, "progress");
+  nt_plan_read(ops_int, ops_dbl, tables, plan);
+}
+
 SEXP ntk_fc_kernel(SEXP x, SEXP z, SEXP ops_int, SEXP ops_dbl, SEXP tables,
                    SEXP what, SEXP threads, SEXP progress, SEXP native_gram)
 {
   nt_mem_begin();
-  int want_ntk, want_nngp;
-  nt_check_what(what, &want_ntk, &want_nngp);
-  int nth = nt_threads_clamp(nt_check_int_scalar(threads, "threads", 1, 1024));
-  int show = nt_check_flag(progress, "progress");
+  fc_request rq;
   nt_plan plan;
-  nt_plan_read(ops_int, ops_dbl, tables, &plan);
+  fc_read_request(what, threads, progress, ops_int, ops_dbl, tables, &rq, &plan);
   fc_job job;
   job.native = nt_check_flag(native_gram, "native_gram");
-  fc_inputs(x, z, &plan, nth, &job);
-  return fc_run_outputs(&job, &plan, want_ntk, want_nngp, nth, show);
+  fc_inputs(x, z, &plan, rq.nth, &job);
+  return fc_run_outputs(&job, &plan, rq.want_ntk, rq.want_nngp, rq.nth, rq.show);
 }
 
 /* Self variances for a resumed run: a double vector of n finite,
@@ -480,12 +490,9 @@ SEXP ntk_fc_resume(SEXP k, SEXP theta, SEXP kx, SEXP kz, SEXP same, SEXP ops_int
                    SEXP tables, SEXP what, SEXP threads, SEXP progress)
 {
   nt_mem_begin();
-  int want_ntk, want_nngp;
-  nt_check_what(what, &want_ntk, &want_nngp);
-  int nth = nt_threads_clamp(nt_check_int_scalar(threads, "threads", 1, 1024));
-  int show = nt_check_flag(progress, "progress");
+  fc_request rq;
   nt_plan plan;
-  nt_plan_read(ops_int, ops_dbl, tables, &plan);
+  fc_read_request(what, threads, progress, ops_int, ops_dbl, tables, &rq, &plan);
   nt_plan_require(&plan, NT_ENGINE_FC);
   for (int l = 0; l < plan.nops; l++)
     if (plan.ops[l].code == NT_OP_TABLE && plan.ops[l].table == NULL)
@@ -518,10 +525,10 @@ SEXP ntk_fc_resume(SEXP k, SEXP theta, SEXP kx, SEXP kz, SEXP same, SEXP ops_int
   int *deg = (int *) R_alloc(plan.nops > 0 ? plan.nops : 1, sizeof(int));
   for (int l = 0; l < plan.nops; l++) deg[l] = 0;   /* no shifts: the state is given */
   job.deg = deg;
-  fc_self_states(&job, s0x, s0z, nth);
+  fc_self_states(&job, s0x, s0z, rq.nth);
   job.start = kk;
   job.theta0 = Rf_isNull(theta) ? NULL : REAL(theta);
-  return fc_run_outputs(&job, &plan, want_ntk, want_nngp, nth, show);
+  return fc_run_outputs(&job, &plan, rq.want_ntk, rq.want_nngp, rq.nth, rq.show);
 }
 
 /* Pre-activation self variances of inputs with variances s0, for finding the
