@@ -81,6 +81,9 @@ ntk_learner_predict <- function(learner, task) {
   list(response = predict(learner$model, x, type = "class"))
 }
 
+# bound by R6 in each method's enclosure
+utils::globalVariables(c("self", "super"))
+
 # R6 gives methods its own enclosure (self, super, private; then the
 # namespace), so they call these helpers with `super` and `self`.
 ntk_learner_init <- function(super, id, classification) {

@@ -56,5 +56,5 @@
 #' @useDynLib ntk, .registration = TRUE, .fixes = "C_"
 #' @importFrom kernlab as.kernelMatrix
 #' @importFrom methods is
-#' @importFrom stats coef fitted formula logLik nobs predict residuals
+#' @importFrom stats coef fitted formula logLik nobs predict residuals update
 "_PACKAGE"
