@@ -21,6 +21,7 @@
 #' x <- scale(as.matrix(iris[, 1:4]))
 #' k <- nt_kernel(nt_fc(3), x)
 #' plot(k, iris$Species, normalize = TRUE)
+#' @importFrom grDevices hcl.colors
 #' @export
 plot.ntKernelMatrix <- function(x, y = NULL, normalize = FALSE, col = grDevices::hcl.colors(64, "YlOrRd", rev = TRUE),
                                 main = if (normalize) "Kernel correlations" else "Kernel", ...) {
