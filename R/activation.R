@@ -37,7 +37,8 @@
 #' otherwise from the quadrature above, on a table fitted to the variances
 #' each kernel reaches. The network is then computed in segments: up to the
 #' layer by the C engine, through the layer in R on all pairs at once, and on
-#' from that state (so memory holds the `n x m` NNGP and NTK once more).
+#' from that state (while the dual runs, memory holds about ten `n x m`
+#' temporaries besides the kernels).
 #' Such a layer must sit on the main line of the network, not inside a
 #' branch; image networks and [nt_fc_family()] refuse it (drop `dual`
 #' to use quadrature there). Finite networks ([nt_empirical()],

@@ -41,12 +41,14 @@ user_dual_kernels <- function(net, plan, x, z, wanted, threads, progress) {
   duals <- which(table_of > 0L)
   duals <- duals[vapply(plan$custom[table_of[duals]], is_user_dual, logical(1))]
   bounds <- c(0L, duals, ncol(plan$ints) + 1L)
-  same <- is.null(z) || identical(x, z)
+  # the pair (j, j) is an input with itself (dropout, rho = 1): by values, as the C engine decides
+  same <- is.null(z) || (nrow(x) == nrow(z) && identical(unname(x), unname(z)))
   state <- NULL
   for (s in seq_len(length(bounds) - 1L)) {
     ops <- seq_len(bounds[s + 1L] - bounds[s] - 1L) + bounds[s]
     state <- run_segment(sub_plan(plan, ops), state, x, z, same, threads, progress)
-    if (s < length(bounds) - 1L) state <- apply_user_dual(plan$custom[[table_of[bounds[s + 1L]]]], state)
+    if (s < length(bounds) - 1L)
+      state <- apply_user_dual(plan$custom[[table_of[bounds[s + 1L]]]], state, same)
   }
   list(ntk = if (wanted[["ntk"]]) state$theta, nngp = if (wanted[["nngp"]]) state$k)
 }
@@ -102,7 +104,7 @@ segment_end_variance <- function(seg, s0) {
 # The user's dual applied to every pair of the state: K -> dual(K),
 # theta -> theta * E[phi'(u) phi'(v)]; on the upper triangle only, mirrored,
 # when z is x, so that the kernel stays exactly symmetric.
-apply_user_dual <- function(layer, state) {
+apply_user_dual <- function(layer, state, same) {
   k <- state$k
   n <- nrow(k)
   sym <- is.null(state$kz)
@@ -117,6 +119,7 @@ apply_user_dual <- function(layer, state) {
   # an input with itself exactly at rho = 1, as the engine has it (duals with
   # a kink there, like ReLU's E[phi' phi'], move by sqrt(eps) otherwise)
   if (sym) c12[i == j] <- c11[i == j]
+  else if (same) c12[i == j] <- bound[i == j]
   value <- dual_values(layer, "dual", c11, c12, c22)
   slope <- dual_slopes(layer, c11, c12, c22)
   k[at] <- value

@@ -1,6 +1,6 @@
 # Every kernel of a hyper-parameter grid over depth and frozen layers, in one pass.
 
-#' All fully connected kernels K[depth][fixed] from one pass
+#' All fully connected kernels `K[depth][fixed]` from one pass
 #'
 #' The networks `nt_fc(dep, activation, w_var, b_var, fixed = fix)` for
 #' `dep` in `0..max_depth` and `fix` in `0..dep` share their layers, so one

@@ -374,15 +374,15 @@ plot_fitted <- function(x, ...) {
   if (is.null(x$response$levels)) {
     fitted <- x$fitted_scores[, 1, last]
     observed <- x$response$targets[, 1]
-    graphics::plot(fitted, observed, xlab = sprintf("Fitted (t = %s)", format(x$t[last])),
-                   ylab = "Observed", ...)
+    draw(graphics::plot, list(fitted, observed, xlab = sprintf("Fitted (t = %s)", format(x$t[last])),
+                              ylab = "Observed"), ...)
     graphics::abline(0, 1, lty = 2)
   } else {
     probs <- format_scores(x$fitted_scores[, , last, drop = FALSE], x$response, "prob",
                            x$t[last], NULL)
     own <- probs[cbind(seq_len(nrow(probs)), as.integer(x$response$y))]
-    graphics::boxplot(own ~ x$response$y, xlab = "Observed class",
-                      ylab = "Fitted probability of the observed class", ...)
+    draw(graphics::boxplot, list(own ~ x$response$y, xlab = "Observed class",
+                                 ylab = "Fitted probability of the observed class"), ...)
   }
 }
 
@@ -393,12 +393,15 @@ plot_trajectory <- function(x, ...) {
   err <- training_error(x, c(times, Inf))
   classes <- !is.null(x$response$levels)
   label <- if (classes) "Training misclassification rate" else "Training RMSE"
-  graphics::plot(times, err[seq_along(times)], type = "l", log = "x", xlab = "Gradient-flow time t",
-                 ylab = label, ylim = range(0, err), ...)
+  draw(graphics::plot, list(times, err[seq_along(times)], type = "l", log = "x",
+                            xlab = "Gradient-flow time t", ylab = label, ylim = range(0, err)), ...)
   graphics::abline(h = err[length(err)], lty = 2)
   finite <- x$t[is.finite(x$t)]
   if (length(finite)) graphics::abline(v = finite[finite > 0], lty = 3)
 }
+
+# A plotting call with our defaults, the user's `...` taking precedence.
+draw <- function(f, defaults, ...) do.call(f, utils::modifyList(defaults, list(...)))
 
 # Training error of the flow at each time: RMSE of the scores, or the
 # misclassification rate of their largest entry.

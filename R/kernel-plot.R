@@ -27,9 +27,11 @@ plot.ntKernelMatrix <- function(x, y = NULL, normalize = FALSE, col = grDevices:
                                 main = if (normalize) "Kernel correlations" else "Kernel", ...) {
   k <- x@.Data
   normalize <- check_flag(normalize, "normalize")
-  square <- nrow(k) == ncol(k)
+  # a training kernel (symmetric): rows and columns are the same samples;
+  # a test x training kernel of equal counts is not
+  square <- nrow(k) == ncol(k) && isSymmetric(unname(k))
   if (normalize) {
-    if (!square) stop("`normalize = TRUE` needs a square kernel", call. = FALSE)
+    if (!square) stop("`normalize = TRUE` needs a symmetric (training) kernel", call. = FALSE)
     s <- sqrt(diag(k))
     if (any(!(s > 0))) stop("`normalize = TRUE` needs a positive diagonal", call. = FALSE)
     k <- k / outer(s, s)

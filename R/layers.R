@@ -121,7 +121,7 @@ new_activation <- function(name, code, params = c(0, 0), ...) {
 #' @param gamma The inverse squared length scale of `nt_rbf()`.
 #' @param degree The power `k` (the Hermite polynomial's degree).
 #' @param coef The coefficients `a_0, ..., a_k` of `sum_k a_k u^k`, constant
-#'   first (as [stats::polyroot()] takes them): 1 to 21 finite numbers.
+#'   first (as [polyroot()] takes them): 1 to 21 finite numbers.
 #' @return A layer object of class `nt_layer`.
 #' @examples
 #' nt_serial(nt_dense(), nt_leaky_relu(0.1), nt_dense())

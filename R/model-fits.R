@@ -75,6 +75,7 @@ model_setup <- function(x, y, depth, fixed, activation, w_var, b_var, input_shap
     stop(sprintf("`y` must be a factor or a numeric vector with one value per row of `x` (%d)", nrow(x)),
          call. = FALSE)
   if (anyNA(y)) stop("`y` contains missing values", call. = FALSE)
+  all_levels <- levels(y)   # a class absent from a training fold keeps its (zero) probability column
   if (is.factor(y)) y <- droplevels(y)
   depth <- check_count(depth, "depth", 0L)
   fixed <- min(check_count(fixed, "fixed", 0L), depth)
@@ -85,11 +86,18 @@ model_setup <- function(x, y, depth, fixed, activation, w_var, b_var, input_shap
   scaling <- if (standardize) column_scaling(x)
   if (standardize) x <- scale(x, scaling$center, scaling$scale)
   list(x = x, y = y, depth = depth, fixed = fixed, settings = settings, scaling = scaling,
-       columns = colnames(x), levels = levels(y))
+       columns = colnames(x), levels = all_levels)
 }
 
 model_newdata <- function(object, newdata) {
   x <- as_input_matrix(newdata, "newdata")
+  if (!is.null(object$columns) && !is.null(colnames(x))) {   # by name, in the training order
+    missing <- setdiff(object$columns, colnames(x))
+    if (length(missing))
+      stop(sprintf("`newdata` lacks the training column%s %s", if (length(missing) > 1L) "s" else "",
+                   paste0("`", utils::head(missing, 5L), "`", collapse = ", ")), call. = FALSE)
+    x <- x[, object$columns, drop = FALSE]
+  }
   if (ncol(x) != ncol(object$x))
     stop(sprintf("`newdata` has %d columns but the model was trained on %d", ncol(x), ncol(object$x)),
          call. = FALSE)
@@ -113,10 +121,8 @@ predict.nt_svm_model <- function(object, newdata, type = NULL, ...) {
   x <- model_newdata(object, newdata)
   net <- model_network(object$settings, object$depth, object$fixed)
   k_test <- model_test_kernel(net, object$settings, x, object$x)
-  if (type == "prob") {
-    p <- nt_predict_ksvm(object$fit, k_test, type = "probabilities")
-    return(as.data.frame(p[, object$levels, drop = FALSE]))
-  }
+  if (type == "prob") return(all_classes(nt_predict_ksvm(object$fit, k_test, type = "probabilities"),
+                                         object$levels))
   pred <- nt_predict_ksvm(object$fit, k_test)
   if (type == "class") factor(as.character(pred), levels = object$levels) else as.vector(pred)
 }
@@ -127,7 +133,17 @@ predict.nt_krr_model <- function(object, newdata, type = NULL, ...) {
   type <- model_type(object, type)
   x <- shaped_inputs(model_newdata(object, newdata), object$settings$input_shape, "newdata")
   out <- predict(object$fit, x, type = if (type == "numeric") "response" else type)
-  if (type == "prob") as.data.frame(out) else if (type == "class") out else as.vector(out)
+  if (type == "prob") all_classes(out, object$levels)
+  else if (type == "class") factor(as.character(out), levels = object$levels)
+  else as.vector(out)
+}
+
+# Class probabilities as a data frame with a column per level of the
+# training response, in level order: 0 for classes the fit never saw.
+all_classes <- function(p, levels) {
+  out <- matrix(0, nrow(p), length(levels), dimnames = list(NULL, levels))
+  out[, colnames(p)] <- p
+  as.data.frame(out, check.names = FALSE)
 }
 
 #' @export

@@ -50,17 +50,18 @@ check_cnn_fixed <- function(fixed) {
 }
 
 # The training kernel of a candidate: for matrix inputs from the cached
-# family of nt_fc kernels (one pass for every depth and fixed); for images
-# one convolutional kernel per depth, the last few cached.
+# family of nt_fc kernels (one pass for every depth and fixed); for images,
+# and activations with a user-supplied dual (which the family does not
+# run), one kernel per candidate network, the last few cached.
 model_train_kernel <- function(x, settings, depth, fixed = 0) {
-  if (is.null(settings$input_shape))
+  if (is.null(settings$input_shape) && !holds_user_dual(settings$activation))
     return(cached_family_kernel(x, depth, fixed, settings$activation, settings$w_var, settings$b_var))
-  check_cnn_fixed(fixed)
-  key <- list(settings = settings, depth = depth)
+  if (!is.null(settings$input_shape)) check_cnn_fixed(fixed)
+  key <- list(settings = settings, depth = depth, fixed = fixed)
   entries <- .kernel_cache$images %||% list()
   for (e in entries)
     if (identical(e$key, key) && identical(e$x, x)) return(e$k)
-  k <- nt_kernel(model_network(settings, depth), shaped_inputs(x, settings$input_shape),
+  k <- nt_kernel(model_network(settings, depth, fixed), shaped_inputs(x, settings$input_shape),
                  progress = FALSE)@.Data
   .kernel_cache$images <- c(list(list(key = key, x = x, k = k)), utils::head(entries, 5L))
   k

@@ -12,7 +12,9 @@
 
 when_loaded <- function(pkg, register) {
   # a failure here must not stop ntk or the other package from loading
-  safely <- function(...) try(register(), silent = TRUE)
+  safely <- function(...) tryCatch(register(), error = function(e)
+    warning(sprintf("ntk could not register its models with %s: %s", pkg, conditionMessage(e)),
+            call. = FALSE))
   if (isNamespaceLoaded(pkg)) safely()
   setHook(packageEvent(pkg, "onLoad"), safely)
 }

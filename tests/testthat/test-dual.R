@@ -81,6 +81,20 @@ test_that("user duals sit anywhere on the main line: first layer, after residual
   }
 })
 
+test_that("z equal to x (other row names) is the same inputs, for dropout and rho = 1", {
+  set.seed(9)
+  x <- matrix(rnorm(5 * 3), 5)
+  named <- x
+  rownames(named) <- letters[1:5]
+  relu_user <- nt_activation(function(u) pmax(u, 0), dual = relu_dual, dual_deriv = relu_slope)
+  build <- function(act) nt_serial(nt_dense(1, 0.1), act, nt_dropout(0.8), nt_dense(1), act,
+                                   nt_dropout(0.6), nt_dense(1))
+  got <- both(build(relu_user), x, named)
+  want <- both(build(nt_relu()), x)
+  expect_lt(relative_gap(got$nngp, want$nngp), 1e-12)
+  expect_lt(relative_gap(got$ntk, want$ntk), 1e-12)
+})
+
 test_that("a network with a user dual matches Monte Carlo of wide finite networks", {
   set.seed(4)
   x <- matrix(rnorm(5 * 3), 5)

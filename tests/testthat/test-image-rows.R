@@ -1,6 +1,8 @@
 # Flattened images as matrix rows (input_shape): kernlab kernel objects,
 # caret, parsnip and mlr3 models on convolutional networks.
 
+for (p in c("caret", "parsnip", "mlr3", "paradox", "R6")) skip_if_not_installed(p)
+
 # 8 x 8 one-channel images: a bright 3 x 3 blob at a random place in the
 # left half (class "left") or the right half ("right"), on noise.
 blob_images <- function(n, seed) {

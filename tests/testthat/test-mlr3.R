@@ -2,6 +2,9 @@
 # resample() and benchmark() beside ranger and e1071's SVM, and their
 # predictions against the package's direct fits.
 
+# suggested packages: installed by `make test`, so these run in CI
+for (p in c("mlr3", "mlr3learners", "mlr3misc", "paradox", "R6", "checkmate", "data.table", "ranger", "e1071"))
+  skip_if_not_installed(p)
 suppressPackageStartupMessages({
   library(mlr3)
   library(mlr3learners)

@@ -18,6 +18,7 @@ test_that("the trajectory plot's training error is the flow's, falling in t", {
   expect_identical(plot(fit), fit)
   expect_identical(plot(cls, which = "trajectory"), cls)
   expect_error(plot(fit, which = "nothing"), "should be one of")
+  expect_identical(plot(fit, ylim = c(0, 10), xlab = "t", main = "own labels"), fit)   # user's over ours
 })
 
 test_that("the kernel heatmap orders by class and checks its arguments", {
@@ -27,5 +28,5 @@ test_that("the kernel heatmap orders by class and checks its arguments", {
   on.exit(grDevices::dev.off())
   expect_identical(plot(k, iris$Species[c(1:5, 51:55, 101:105)], normalize = TRUE), k)
   expect_error(plot(k, 1:3), "`y` has 3 values but the kernel has 15 rows")
-  expect_error(plot(nt_kernel(nt_fc(2), x, x[1:3, ]), normalize = TRUE), "needs a square kernel")
+  expect_error(plot(nt_kernel(nt_fc(2), x, x[1:3, ]), normalize = TRUE), "needs a symmetric \\(training\\) kernel")
 })

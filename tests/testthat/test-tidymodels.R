@@ -2,6 +2,9 @@
 # kernlab, in a workflow with a recipe, and tuned with tune_grid() over
 # vfold_cv() against kernlab's RBF SVM and ranger on the same folds.
 
+# suggested packages: installed by `make test`, so these run in CI
+for (p in c("parsnip", "workflows", "recipes", "rsample", "tune", "yardstick", "dials", "mlbench", "ranger"))
+  skip_if_not_installed(p)
 suppressPackageStartupMessages({
   library(parsnip)
   library(workflows)
@@ -87,6 +90,32 @@ test_that("tune_grid() over vfold_cv() tunes depth, fixed and cost and competes 
   kres <- tune_grid(workflow() |> add_recipe(rec) |> add_model(krr), folds, grid = kgrid,
                     metrics = metric_set(accuracy))
   expect_true(all(is.finite(collect_metrics(kres)$mean)))
+})
+
+test_that("the model fits read new columns by name and keep a probability column per class", {
+  x <- iris[, 1:4]
+  svm <- nt_svm_model(x, iris$Species, depth = 2, cost = 10)
+  krr <- nt_krr_model(x, iris$Species, depth = 2, diag_reg = 0.01)
+  for (m in list(svm, krr)) {
+    expect_identical(predict(m, x[1:20, 4:1]), predict(m, x[1:20, ]))
+    expect_error(predict(m, x[, 1:3]), "lacks the training column `Petal.Width`")
+  }
+  # a class missing from the training rows (as in a small fold) keeps its column, at 0
+  seen <- iris$Species != "virginica"
+  for (fit in list(nt_svm_model(x[seen, ], iris$Species[seen], cost = 10),
+                   nt_krr_model(x[seen, ], iris$Species[seen], diag_reg = 0.01))) {
+    p <- predict(fit, x[1:5, ], type = "prob")
+    expect_named(p, levels(iris$Species))
+    expect_equal(p$virginica, rep(0, 5))
+    expect_equal(rowSums(p), rep(1, 5), tolerance = 1e-12)
+    expect_identical(levels(predict(fit, x[1:5, ], type = "class")), levels(iris$Species))
+  }
+  # a user-supplied dual runs through the same fits (one kernel per candidate)
+  erf <- function(u) 2 * pnorm(sqrt(2) * u) - 1
+  erf_dual <- function(c11, c12, c22) 2 / pi * asin(2 * c12 / sqrt((1 + 2 * c11) * (1 + 2 * c22)))
+  user <- nt_svm_model(x, iris$Species, depth = 2, cost = 10, activation = nt_activation(erf, dual = erf_dual))
+  closed <- nt_svm_model(x, iris$Species, depth = 2, cost = 10, activation = nt_erf())
+  expect_identical(predict(user, x), predict(closed, x))
 })
 
 test_that("parameters and engine arguments are checked", {
