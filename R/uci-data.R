@@ -29,8 +29,12 @@ uci_sources <- list(
 #' columns. Datasets with more than `max_n` rows are subsampled within each
 #' class (proportionally, at least one row per class) with `seed`.
 #'
+#' mlbench 2.1-11 (which mlr3 requires) no longer ships PimaIndiansDiabetes:
+#' `"Pima"` then gives an error that says so, and the default leaves it out.
+#'
 #' @param which Names of datasets (see Details; `"Pima"` is
-#'   PimaIndiansDiabetes, `"Letter"` LetterRecognition); all by default.
+#'   PimaIndiansDiabetes, `"Letter"` LetterRecognition); by default all that
+#'   the installed packages ship.
 #' @param max_n Largest number of rows kept per dataset.
 #' @param seed Seed of the subsampling (the global random state is restored).
 #' @return A named list of `list(x = numeric matrix, y = factor)`.
@@ -39,7 +43,7 @@ uci_sources <- list(
 #'   str(nt_uci_datasets(c("iris", "Glass")))
 #' }
 #' @export
-nt_uci_datasets <- function(which = names(uci_sources), max_n = 1000, seed = 1) {
+nt_uci_datasets <- function(which = uci_available(), max_n = 1000, seed = 1) {
   if (!is.character(which) || !length(which) || anyNA(which))
     stop("`which` must name datasets", call. = FALSE)
   unknown <- setdiff(which, names(uci_sources))
@@ -57,9 +61,22 @@ nt_uci_datasets <- function(which = names(uci_sources), max_n = 1000, seed = 1) 
   stats::setNames(out, which)
 }
 
+# The datasets of uci_sources that the installed packages ship.
+uci_available <- function() {
+  names(uci_sources)[vapply(uci_sources, uci_shipped, logical(1))]
+}
+
+uci_shipped <- function(src) {
+  requireNamespace(src$package, quietly = TRUE) &&
+    src$object %in% utils::data(package = src$package)$results[, "Item"]
+}
+
 load_uci_frame <- function(src) {
   if (!requireNamespace(src$package, quietly = TRUE))
     stop(sprintf("dataset '%s' needs the %s package", src$object, src$package), call. = FALSE)
+  if (!uci_shipped(src))
+    stop(sprintf("dataset '%s' is not in the installed %s %s (mlbench removed PimaIndiansDiabetes in 2.1-11)",
+                 src$object, src$package, format(utils::packageVersion(src$package))), call. = FALSE)
   env <- new.env()
   utils::data(list = src$object, package = src$package, envir = env)
   get(src$object, envir = env)

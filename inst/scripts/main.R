@@ -9,7 +9,7 @@ suppressPackageStartupMessages(library(ntk))
 args <- commandArgs(trailingOnly = TRUE)
 plot_file <- if (length(args)) args[1] else "uci-comparison.png"
 
-data <- nt_uci_datasets(c("iris", "Sonar", "Ionosphere", "Pima", "Glass", "Vehicle"))
+data <- nt_uci_datasets(c("iris", "Sonar", "Ionosphere", "BreastCancer", "Glass", "Vehicle"))
 
 started <- Sys.time()
 table <- nt_uci_compare(data, splits = 3)

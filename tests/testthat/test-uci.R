@@ -239,6 +239,15 @@ test_that("nt_uci_compare copes with classes missing from a small training part"
   expect_identical(plot(res), res)
 })
 
+test_that("nt_uci_datasets offers what the installed packages ship and names what they do not", {
+  skip_if_not_installed("mlbench")
+  pima <- "PimaIndiansDiabetes" %in% utils::data(package = "mlbench")$results[, "Item"]
+  expect_identical("Pima" %in% ntk:::uci_available(), pima)
+  expect_true(all(c("iris", "Sonar", "Glass") %in% ntk:::uci_available()))
+  if (pima) expect_equal(dim(nt_uci_datasets("Pima")$Pima$x), c(768L, 8L))
+  else expect_error(nt_uci_datasets("Pima"), "is not in the installed mlbench")
+})
+
 test_that("nt_uci_datasets turns R's UCI data frames into numeric matrices", {
   skip_if_not_installed("mlbench")
   sets <- nt_uci_datasets(c("iris", "Zoo", "BreastCancer", "Vowel", "Ionosphere"))
