@@ -37,8 +37,9 @@
 #' otherwise from the quadrature above, on a table fitted to the variances
 #' each kernel reaches. The network is then computed in segments: up to the
 #' layer by the C engine, through the layer in R on all pairs at once, and on
-#' from that state (while the dual runs, memory holds about ten `n x m`
-#' temporaries besides the kernels).
+#' from that state (the dual runs in blocks of columns; memory holds a
+#' copy of the NNGP and NTK and, for `z = NULL`, an `n x n` transpose while
+#' they are mirrored).
 #' Such a layer must sit on the main line of the network, not inside a
 #' branch; image networks and [nt_fc_family()] refuse it (drop `dual`
 #' to use quadrature there). Finite networks ([nt_empirical()],

@@ -103,47 +103,54 @@ segment_end_variance <- function(seg, s0) {
 
 # The user's dual applied to every pair of the state: K -> dual(K),
 # theta -> theta * E[phi'(u) phi'(v)]; on the upper triangle only, mirrored,
-# when z is x, so that the kernel stays exactly symmetric.
+# when z is x, so that the kernel stays exactly symmetric. In blocks of
+# columns, so that the temporaries stay small beside the kernels.
 apply_user_dual <- function(layer, state, same) {
   k <- state$k
+  theta <- state$theta
   n <- nrow(k)
   sym <- is.null(state$kz)
   kz <- if (sym) state$kx else state$kz
-  at <- if (sym) which(upper.tri(k, diag = TRUE)) else seq_along(k)
-  i <- (at - 1L) %% n + 1L
-  j <- (at - 1L) %/% n + 1L
-  c11 <- state$kx[i]
-  c22 <- kz[j]
-  bound <- sqrt(c11 * c22)
-  c12 <- pmin(pmax(k[at], -bound), bound)   # rounding can step past |rho| = 1
-  # an input with itself exactly at rho = 1, as the engine has it (duals with
-  # a kink there, like ReLU's E[phi' phi'], move by sqrt(eps) otherwise)
-  if (sym) c12[i == j] <- c11[i == j]
-  else if (same) c12[i == j] <- bound[i == j]
-  value <- dual_values(layer, "dual", c11, c12, c22)
-  slope <- dual_slopes(layer, c11, c12, c22)
-  k[at] <- value
-  theta <- state$theta
-  theta[at] <- theta[at] * slope
+  kx_new <- dual_values(layer, "dual", state$kx, state$kx, state$kx)
+  kz_new <- if (sym) kx_new else dual_values(layer, "dual", kz, kz, kz)
+  if (any(kx_new < 0) || any(kz_new < 0))
+    stop(sprintf("`dual` of %s gave a negative variance E[phi(u)^2]", format(layer)), call. = FALSE)
+  # one quadrature table for every block (NULL: the user's closed form)
+  table <- if (!is.function(layer$dual_deriv)) activation_table(layer, range(c(state$kx, kz)))
+  step <- max(1L, floor(2^20 / n))
+  for (j0 in seq(1L, ncol(k), by = step)) {
+    cols <- j0:min(ncol(k), j0 + step - 1L)
+    i <- rep(seq_len(n), length(cols))
+    j <- rep(cols, each = n)
+    if (sym) {
+      upper <- i <= j
+      i <- i[upper]
+      j <- j[upper]
+    }
+    at <- i + n * (j - 1)
+    c11 <- state$kx[i]
+    c22 <- kz[j]
+    bound <- sqrt(c11 * c22)
+    c12 <- pmin(pmax(k[at], -bound), bound)   # rounding can step past |rho| = 1
+    # an input with itself exactly at rho = 1, as the engine has it (duals with
+    # a kink there, like ReLU's E[phi' phi'], move by sqrt(eps) otherwise)
+    if (sym || same) c12[i == j] <- bound[i == j]
+    value <- dual_values(layer, "dual", c11, c12, c22)
+    bad <- which(abs(value) > sqrt(kx_new[i] * kz_new[j]) * (1 + 1e-6) + 1e-300)
+    if (length(bad))
+      stop(sprintf(paste0("`dual` of %s is not the dual of an activation: at (c11, c12, c22) = ",
+                          "(%.4g, %.4g, %.4g) it gives a covariance %.4g beyond its variances ",
+                          "(Cauchy-Schwarz)"), format(layer), c11[bad[1]], c12[bad[1]], c22[bad[1]],
+                   value[bad[1]]), call. = FALSE)
+    k[at] <- value
+    theta[at] <- theta[at] * dual_slopes(layer, c11, c12, c22, table)
+  }
   if (sym) {
     low <- lower.tri(k)
     k[low] <- t(k)[low]
     theta[low] <- t(theta)[low]
-    kx <- diag(k)
-  } else {
-    kx <- dual_values(layer, "dual", state$kx, state$kx, state$kx)
-    kz <- dual_values(layer, "dual", kz, kz, kz)
   }
-  if (any(kx < 0) || (!sym && any(kz < 0)))
-    stop(sprintf("`dual` of %s gave a negative variance E[phi(u)^2]", format(layer)), call. = FALSE)
-  limit <- sqrt(kx[i] * (if (sym) kx else kz)[j]) * (1 + 1e-6)
-  bad <- which(abs(value) > limit + 1e-300)
-  if (length(bad))
-    stop(sprintf(paste0("`dual` of %s is not the dual of an activation: at (c11, c12, c22) = ",
-                        "(%.4g, %.4g, %.4g) it gives a covariance %.4g beyond its variances ",
-                        "(Cauchy-Schwarz)"), format(layer), c11[bad[1]], c12[bad[1]], c22[bad[1]],
-                 value[bad[1]]), call. = FALSE)
-  list(k = k, theta = theta, kx = kx, kz = if (!sym) kz)
+  list(k = k, theta = theta, kx = kx_new, kz = if (!sym) kz_new)
 }
 
 # `dual` or `dual_deriv` of the layer on vectors of covariances, checked.
@@ -163,14 +170,15 @@ dual_values <- function(layer, arg, c11, c12, c22) {
 # E[phi'(u) phi'(v)]: the user's closed form, or the quadrature of `fun`
 # (or `deriv`) that nt_activation(fun) uses, on a table fitted to the
 # variances at hand.
-dual_slopes <- function(layer, c11, c12, c22) {
+dual_slopes <- function(layer, c11, c12, c22, table = NULL) {
   if (is.function(layer$dual_deriv)) return(dual_values(layer, "dual_deriv", c11, c12, c22))
-  quadrature_duals(layer, c11, c12, c22)$kdot
+  quadrature_duals(layer, c11, c12, c22, table)$kdot
 }
 
-# Both quadrature duals (k, kdot) of a table activation on covariance triples.
-quadrature_duals <- function(layer, c11, c12, c22) {
-  table <- activation_table(layer, range(c(c11, c22)))
+# Both quadrature duals (k, kdot) of a table activation on covariance
+# triples, on `table` or one fitted to their variances.
+quadrature_duals <- function(layer, c11, c12, c22, table = NULL) {
+  if (is.null(table)) table <- activation_table(layer, range(c(c11, c22)))
   one <- assemble_plan(list(list(ints = c(code = op_code("table"), table = 1L), dbls = c(0, 0),
                                  geom = integer(0))))
   res <- .Call(C_ntk_act_dual, one$ints, one$dbls, list(table), as.double(c11), as.double(c22),

@@ -81,6 +81,17 @@ test_that("user duals sit anywhere on the main line: first layer, after residual
   }
 })
 
+test_that("the dual runs in blocks of columns with the same result", {
+  set.seed(10)
+  x <- matrix(rnorm(1100 * 2), 1100)   # 1100^2 pairs: more than one block of 2^20
+  user <- nt_activation(erf, dual = erf_dual, dual_deriv = erf_slope)
+  got <- both(nt_fc(1, user), x)
+  want <- both(nt_fc(1, nt_erf()), x)
+  expect_lt(relative_gap(got$nngp, want$nngp), 1e-12)
+  expect_lt(relative_gap(got$ntk, want$ntk), 1e-12)
+  expect_true(isSymmetric(got$ntk@.Data, tol = 0))
+})
+
 test_that("z equal to x (other row names) is the same inputs, for dropout and rho = 1", {
   set.seed(9)
   x <- matrix(rnorm(5 * 3), 5)
