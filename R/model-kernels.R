@@ -27,8 +27,8 @@ check_input_shape <- function(shape) {
 # input i in R's order (first axis fastest), as matrix(a, n) flattens an
 # n x H x W x C array a.
 shaped_inputs <- function(x, shape, arg = "x") {
-  if (is.null(shape)) return(as_input_matrix(x, arg))
   x <- as_input_matrix(x, arg)
+  if (is.null(shape)) return(x)
   if (ncol(x) != prod(shape))
     stop(sprintf("`%s` has %d columns, but input_shape = c(%s) needs %d", arg, ncol(x),
                  paste(shape, collapse = ", "), prod(shape)), call. = FALSE)
@@ -40,13 +40,9 @@ shaped_inputs <- function(x, shape, arg = "x") {
 model_network <- function(settings, depth, fixed = 0) {
   if (is.null(settings$input_shape))
     return(nt_fc(depth, settings$activation, settings$w_var, settings$b_var, fixed))
-  check_cnn_fixed(fixed)
-  nt_cnn(depth, w_var = settings$w_var, b_var = settings$b_var)
-}
-
-check_cnn_fixed <- function(fixed) {
   if (fixed != 0)
     stop("`fixed` must be 0 for convolutional models (nt_cnn() trains every layer)", call. = FALSE)
+  nt_cnn(depth, w_var = settings$w_var, b_var = settings$b_var)
 }
 
 # The training kernel of a candidate: for matrix inputs from the cached
@@ -56,12 +52,12 @@ check_cnn_fixed <- function(fixed) {
 model_train_kernel <- function(x, settings, depth, fixed = 0) {
   if (is.null(settings$input_shape) && !holds_user_dual(settings$activation))
     return(cached_family_kernel(x, depth, fixed, settings$activation, settings$w_var, settings$b_var))
-  if (!is.null(settings$input_shape)) check_cnn_fixed(fixed)
+  net <- model_network(settings, depth, fixed)   # refuses fixed > 0 for images, before any work
   key <- list(settings = settings, depth = depth, fixed = fixed)
   entries <- .kernel_cache$images %||% list()
   for (e in entries)
     if (identical(e$key, key) && identical(e$x, x)) return(e$k)
-  k <- nt_kernel(model_network(settings, depth, fixed), shaped_inputs(x, settings$input_shape),
+  k <- nt_kernel(net, shaped_inputs(x, settings$input_shape),
                  progress = FALSE)@.Data
   .kernel_cache$images <- c(list(list(key = key, x = x, k = k)), utils::head(entries, 5L))
   k
