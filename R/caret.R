@@ -26,7 +26,8 @@
 #' fit across `C` values (each `C` is a new optimisation), so for the SVM this
 #' cache is what saves the work.
 #'
-#' With `input_shape` (`c(H, W, C)` images or `c(L, C)` sequences) each row
+#' With `input_shape` (`c(H, W, C)` images, `c(L, C)` sequences or
+#' `c(D, H, W, C)` volumes) each row
 #' of `x` is one flattened input (R's order, as `matrix(a, n)` flattens an
 #' `n x H x W x C` array `a`) and the models use the convolutional network
 #' `nt_cnn(depth)` instead, tuning `depth` (with `fixed = 0`) and the third

@@ -46,9 +46,9 @@ as_input_matrix <- function(x, arg) {
   }
   if (is.null(dim(x)) && is.numeric(x)) x <- matrix(x, ncol = 1L)
   if (!is.matrix(x)) {
-    if (is.array(x) && length(dim(x)) >= 5L)
+    if (is.array(x) && length(dim(x)) >= 6L)
       stop(sprintf(paste0("`%s` is a %d-dimensional array: images are n x H x W x C arrays, ",
-                          "sequences n x L x C, other inputs a matrix"),
+                          "sequences n x L x C, volumes n x D x H x W x C, other inputs a matrix"),
                    arg, length(dim(x))), call. = FALSE)
     if (is.array(x))
       stop(sprintf("`%s` is a %d-dimensional array, but the network has no spatial layers; give a matrix",

@@ -165,13 +165,8 @@ rbind_inputs <- function(x, z, like) {
   parts <- Filter(Negate(is.null), list(x, z, like))
   if (!is_image_input(x)) return(do.call(rbind, lapply(parts, as_input_matrix, "x")))
   parts <- lapply(parts, as_image_array, "x")
-  out <- array(0, c(sum(vapply(parts, function(p) dim(p)[1], 1L)), dim(x)[-1]))
-  at <- 0L
-  for (p in parts) {
-    out[at + seq_len(dim(p)[1]), , , ] <- p
-    at <- at + dim(p)[1]
-  }
-  out
+  rows <- do.call(rbind, lapply(parts, function(p) matrix(p, dim(p)[1])))   # one row per input
+  array(rows, c(nrow(rows), dim(parts[[1]])[-1]))
 }
 
 finite_setup <- function(net, x, z, like = NULL) {
@@ -187,10 +182,10 @@ finite_setup <- function(net, x, z, like = NULL) {
     }
     if (!is.null(like) && !identical(dim(x)[-1], dim(as_image_array(like, "x"))[-1]))
       stop("`x_test` must hold images of the shape of `x`", call. = FALSE)
-    shape <- as.integer(dim(x)[2:4])
-    plan <- compile_spatial_plan(net, shape)
+    plan <- compile_spatial_plan(net, dim(x)[-1])
+    shape <- engine_shape(dim(x)[-1])
     check_graph_counts(plan, dim(x)[1] + if (is.null(z)) 0L else dim(z)[1])
-    flat <- function(a) matrix(aperm(a, 4:1), ncol = dim(a)[1])
+    flat <- function(a) matrix(images_for_c(a), ncol = dim(a)[1])
     data <- cbind(flat(x), if (!is.null(z)) flat(z))
   } else {
     x <- as_input_matrix(x, "x")

@@ -17,11 +17,19 @@
 #' per pair of positions. Sequences are `n x L x C` arrays (a 3-d array is
 #' always a sequence; give one-channel images as `n x H x W x 1`): they run
 #' as images of one row, every filter, window and stride `q` of the network
-#' taken as `1 x q`, so [nt_conv()] is then a 1-d convolution. Networks without pooling keep only the position
+#' taken as `1 x q`, so [nt_conv()] is then a 1-d convolution. Volumes are
+#' `n x D x H x W x C` arrays (a 5-d array is always a volume): filters,
+#' windows and strides are then `c(depth, height, width)` (one number: a
+#' cube), every convolution averages over the box of offsets and pads each
+#' axis as it pads an image's, so a volume of depth 1 with filters
+#' `c(1, q, q)` is the image, and one of `H = W = 1` with filters
+#' `c(q, 1, 1)` the sequence of length `D`. Networks without pooling keep only the position
 #' pairs their readout reaches through the convolutions (the spatial diagonal
-#' for [nt_flatten()], `O(P q^2 depth)` per pair of images with `P = H W`);
+#' for [nt_flatten()], `O(P q^2 depth)` per pair of images with `P = H W`;
+#' `P = D H W` and `q^3` taps for volumes);
 #' networks with pooling, global average pooling or circular padding keep all
-#' `P^2` position pairs. See [ntk-package] for the layer semantics.
+#' `P^2` position pairs, as do volumes read out by [nt_local_avg_pool()].
+#' See [ntk-package] for the layer semantics.
 #'
 #' Horizontal flips (`flip = TRUE`): the kernel of the flip-augmented data,
 #' averaged over the flip group acting on both images,
@@ -43,7 +51,8 @@
 #'
 #' @param net A network ([nt_serial()], [nt_fc()], [nt_cnn()]) or a layer.
 #' @param x A numeric matrix (`n x d`), a data frame of numeric columns, or
-#'   an array of images `n x H x W x C`.
+#'   an array of sequences `n x L x C`, images `n x H x W x C` or volumes
+#'   `n x D x H x W x C`.
 #' @param z `NULL` (then `z = x`) or inputs like `x` with the same columns or
 #'   image shape.
 #' @param what `"ntk"`, `"nngp"` or `c("ntk", "nngp")` (both in one pass).
@@ -117,7 +126,7 @@ matrix_kernels <- function(net, x, z, wanted, threads, progress) {
 
 image_kernels <- function(net, x, z, wanted, threads, progress, flip) {
   refuse_user_dual(net, "image networks")
-  plan <- compile_spatial_plan(net, dim(x)[2:4])
+  plan <- compile_spatial_plan(net, dim(x)[-1])
   check_graph_counts(plan, dim(x)[1] + if (is.null(z)) 0L else dim(z)[1])
   # C reads each image contiguously, channels fastest: (C, W, H, n).
   xc <- images_for_c(x)
@@ -141,7 +150,27 @@ image_kernels <- function(net, x, z, wanted, threads, progress, flip) {
   })
 }
 
-images_for_c <- function(a) aperm(a, 4:1)
+# Volumes first become images of H * D rows, depth fastest (row y * D + d:
+# R's own order of the n x D x H x W x C array, so no copy), the rows the
+# engine reads as heights and depths (src/ntk.h).
+images_for_c <- function(a) {
+  if (length(dim(a)) == 5L) dim(a) <- c(dim(a)[1], engine_shape(dim(a)[-1]))
+  aperm(a, 4:1)
+}
+
+# Rows idx of an input matrix, or inputs idx of a sequence, image or volume
+# array (its first axis).
+input_rows <- function(a, idx) {
+  do.call(`[`, c(list(a, idx), rep(list(TRUE), length(dim(a)) - 1L), list(drop = FALSE)))
+}
+
+# The (rows, W, C) the engine sees of an image shape c(H, W, C) or a volume
+# shape c(D, H, W, C).
+engine_shape <- function(shape) {
+  shape <- as.integer(shape)
+  if (length(shape) == 4L) c(shape[1] * shape[2], shape[3:4]) else shape
+}
+
 
 # Tabulate the R-function activations (nt_activation()) on the variances
 # the inputs reach: a table given with the network (nt_kernel_tiled() fits
@@ -171,16 +200,18 @@ mirror_symmetric <- function(plan) {
   all(right_pad[moving] == g["pl", moving])
 }
 
-is_image_input <- function(x) is.array(x) && length(dim(x)) %in% 3:4 && !is.data.frame(x)
+# Spatial inputs: sequences (n x L x C), images (n x H x W x C) and volumes
+# (n x D x H x W x C), told apart by their number of dimensions alone.
+is_image_input <- function(x) is.array(x) && length(dim(x)) %in% 3:5 && !is.data.frame(x)
 
 as_image_array <- function(x, arg) {
   if (!is_image_input(x))
-    stop(sprintf("`%s` must be an n x H x W x C array of images (or n x L x C of sequences), like `x`",
-                 arg), call. = FALSE)
+    stop(sprintf(paste0("`%s` must be an n x H x W x C array of images (or n x L x C of sequences, ",
+                        "n x D x H x W x C of volumes), like `x`"), arg), call. = FALSE)
   if (!is.numeric(x)) stop(sprintf("`%s` must be numeric, not %s", arg, typeof(x)), call. = FALSE)
   if (length(dim(x)) == 3L) dim(x) <- c(dim(x)[1], 1L, dim(x)[2:3])   # a sequence: one row
   d <- dim(x)
-  if (d[2] %in% c(1L, 3L, 4L) && d[4] > 4L && d[3] == d[4])
+  if (length(d) == 4L && d[2] %in% c(1L, 3L, 4L) && d[4] > 4L && d[3] == d[4])
     warning(sprintf(paste0("`%s` looks like n x C x H x W (%s), but image arrays are read as ",
                            "n x H x W x C: if so, use aperm(%s, c(1, 3, 4, 2))"),
                     arg, paste(d, collapse = " x "), arg), call. = FALSE)

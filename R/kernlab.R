@@ -50,7 +50,8 @@ NULL
 #'   [nt_predict_ksvm()].
 #'
 #' @section Images and sequences: kernlab hands kernels the rows of a
-#'   matrix. With `input_shape = c(H, W, C)` (or `c(L, C)` for sequences)
+#'   matrix. With `input_shape = c(H, W, C)` (or `c(L, C)` for sequences,
+#'   `c(D, H, W, C)` for volumes)
 #'   each row is read as one flattened input, in R's order (`matrix(a, n)`
 #'   of an `n x H x W x C` array `a`, first axis fastest), so that a
 #'   convolutional network works on image rows, for instance

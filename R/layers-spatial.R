@@ -1,17 +1,21 @@
-# Spatial layers (images in NHWC layout): convolution, pooling and readouts.
+# Spatial layers (images in NHWC layout, sequences and volumes):
+# convolution, pooling and readouts.
 
-# Filter, window and stride sizes: 1 to 1000 (the engines' bound).
-check_pair <- function(x, arg) {
-  if (!is.numeric(x) || !length(x) %in% 1:2 || anyNA(x) || any(x < 1) || any(x != round(x)))
-    stop(sprintf("`%s` must be one or two positive whole numbers", arg), call. = FALSE)
+# Filter, window and stride sizes: 1 to 1000 (the engines' bound); one
+# number is kept as an equal pair (the same along every axis), three are
+# (depth, height, width) for volumes.
+check_sizes <- function(x, arg) {
+  if (!is.numeric(x) || !length(x) %in% 1:3 || anyNA(x) || any(x < 1) || any(x != round(x)))
+    stop(sprintf("`%s` must be one to three positive whole numbers", arg), call. = FALSE)
   if (any(x > 1000))
     stop(sprintf("`%s` must be at most 1000, not %s", arg, paste(x, collapse = " x ")), call. = FALSE)
-  as.integer(rep_len(x, 2L))
+  as.integer(if (length(x) == 3L) x else rep_len(x, 2L))
 }
 
 #' Convolution layer
 #'
-#' A 2-d convolution over images in the NTK parametrization (see [ntk]):
+#' A convolution over images (2-d), sequences (1-d) or volumes (3-d) in the
+#' NTK parametrization (see [ntk]):
 #' `K <- w_var * A(K) + b_var`, where `A` averages the kernel
 #' over the filter's offsets, shifting both positions by the same offset, with
 #' the divisor `filter^2` kept at the borders. `"same"` and strides follow
@@ -19,10 +23,16 @@ check_pair <- function(x, arg) {
 #' rows, and of the total padding the smaller half goes before. `"valid"`
 #' shrinks the image; `"circular"` wraps around with the layout of `"same"`.
 #'
-#' @param filter Filter size: one number (square) or `c(height, width)`.
+#' @param filter Filter size: one number (the same along every axis: a
+#'   square on images, a cube on volumes), `c(height, width)` for images or
+#'   `c(depth, height, width)` for volumes (`n x D x H x W x C` arrays, see
+#'   [nt_kernel()]); on volumes the average runs over all
+#'   `depth * height * width` offsets and the padding rules hold along each
+#'   axis.
 #' @param w_var,b_var Weight and bias variances.
 #' @param padding `"same"`, `"valid"` or `"circular"`.
-#' @param stride One number or `c(vertical, horizontal)`.
+#' @param stride One number or `c(vertical, horizontal)` (volumes:
+#'   `c(depth, vertical, horizontal)`).
 #' @param trainable Whether the layer's parameters are trained.
 #' @param parameterization,width As for [nt_dense()]: in the standard
 #'   parameterization the NTK is `w_var * A(T) + fan_in * A(K) + 1` with
@@ -36,10 +46,10 @@ check_pair <- function(x, arg) {
 nt_conv <- function(filter = 3, w_var = 1, b_var = 0,
                     padding = c("same", "valid", "circular"), stride = 1, trainable = TRUE,
                     parameterization = c("ntk", "standard"), width = NULL) {
-  new_layer("conv", "Conv", filter = check_pair(filter, "filter"),
+  new_layer("conv", "Conv", filter = check_sizes(filter, "filter"),
             w_var = check_number(w_var, "w_var", lower = 0),
             b_var = check_number(b_var, "b_var", lower = 0),
-            padding = match.arg(padding), stride = check_pair(stride, "stride"),
+            padding = match.arg(padding), stride = check_sizes(stride, "stride"),
             trainable = check_flag(trainable, "trainable"),
             parameterization = match.arg(parameterization),
             width = check_width(width))
@@ -92,7 +102,8 @@ nt_conv_local <- function(filter = 3, w_var = 1, b_var = 0,
 #' `K <- sum_{i, i'} K[i, i']` (the kernel of the activations summed over all
 #' `P` positions: `P^2` times the average's); `nt_local_avg_pool(c)` is the local average
 #' pooling of Li et al. (2019): `K <- (1/P) sum_i sum_{i'} K[i, i']` over the
-#' positions `i'` within `c` rows and `c` columns of `i` (inside the image), so
+#' positions `i'` within `c` rows and `c` columns of `i` (inside the image;
+#' on volumes also within `c` slices of depth), so
 #' `c = 0` is `nt_flatten()` and `c >= max(H, W) - 1` is `P` times
 #' `nt_global_avg_pool()`. Unlike the other readouts, `nt_local_avg_pool(c)`
 #' with `0 < c < max(H, W) - 1` need not give a positive semi-definite kernel
@@ -100,7 +111,9 @@ nt_conv_local <- function(filter = 3, w_var = 1, b_var = 0,
 #' [nt_predict()] and [nt_gp()] refuse such kernels unless their negative
 #' eigenvalues are clipped first.
 #'
-#' @param window Pooling window: one number or `c(height, width)`.
+#' @param window Pooling window: one number or `c(height, width)` (volumes:
+#'   one number or `c(depth, height, width)`; the windows are boxes and the
+#'   counts of `normalize_edges` are their in-volume positions).
 #' @param stride Step between windows, by default the window.
 #' @param padding `"valid"` (only windows inside the image) or `"same"`
 #'   (zero padding, TensorFlow's layout).
@@ -122,15 +135,15 @@ nt_avg_pool <- function(window = 2, stride = window, padding = c("valid", "same"
                         normalize_edges = FALSE) {
   padding <- match.arg(padding)
   normalize_edges <- check_flag(normalize_edges, "normalize_edges")
-  new_layer("pool", "AvgPool", window = check_pair(window, "window"),
-            stride = check_pair(stride, "stride"), padding = padding, normalize_edges = normalize_edges)
+  new_layer("pool", "AvgPool", window = check_sizes(window, "window"),
+            stride = check_sizes(stride, "stride"), padding = padding, normalize_edges = normalize_edges)
 }
 
 #' @rdname spatial_layers
 #' @export
 nt_sum_pool <- function(window = 2, stride = window, padding = c("valid", "same")) {
-  new_layer("pool", "SumPool", window = check_pair(window, "window"),
-            stride = check_pair(stride, "stride"), sum = TRUE, padding = match.arg(padding),
+  new_layer("pool", "SumPool", window = check_sizes(window, "window"),
+            stride = check_sizes(stride, "stride"), sum = TRUE, padding = match.arg(padding),
             normalize_edges = FALSE)
 }
 

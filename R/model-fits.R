@@ -10,7 +10,7 @@
 #' epsilon-regression), `nt_krr_model()` kernel regression by gradient flow
 #' ([nt_fit()]) to time `t` with ridge `diag_reg` on the same kernel. With
 #' `input_shape` the rows of `x` are flattened images (`c(H, W, C)`) or
-#' sequences (`c(L, C)`), in R's order, and the network is `nt_cnn(depth)`
+#' sequences (`c(L, C)`) or volumes (`c(D, H, W, C)`), in R's order, and the network is `nt_cnn(depth)`
 #' (then `fixed` must be 0). A `fixed` above `depth` is taken as `depth` (all
 #' hidden layers frozen: the NTK is then the NNGP), so that independent
 #' tuning grids over both stay valid.

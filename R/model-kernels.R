@@ -13,13 +13,13 @@ model_settings <- function(activation = "relu", w_var = 2, b_var = 0, input_shap
 }
 
 # NULL, or the shape of one input: c(H, W, C) for images, c(L, C) for
-# sequences.
+# sequences, c(D, H, W, C) for volumes.
 check_input_shape <- function(shape) {
   if (is.null(shape)) return(NULL)
-  if (!is.numeric(shape) || !length(shape) %in% 2:3 || anyNA(shape) || any(shape < 1) ||
+  if (!is.numeric(shape) || !length(shape) %in% 2:4 || anyNA(shape) || any(shape < 1) ||
       any(shape != round(shape)))
-    stop("`input_shape` must be NULL, c(H, W, C) for images or c(L, C) for sequences (positive whole numbers)",
-         call. = FALSE)
+    stop(paste0("`input_shape` must be NULL, c(H, W, C) for images, c(L, C) for sequences or ",
+                "c(D, H, W, C) for volumes (positive whole numbers)"), call. = FALSE)
   as.integer(shape)
 }
 

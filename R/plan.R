@@ -42,8 +42,10 @@ geometry_rows <- function() op_layout("geometry")
 
 # ---- the compiler ----------------------------------------------------------
 
-# shape: NULL for matrix inputs (dense layers and activations only), or
-# c(H, W, C) for images.
+# shape: NULL for matrix inputs (dense layers and activations only),
+# c(H, W, C) for images (and sequences, as images of one row), or
+# c(D, H, W, C) for volumes, which the engine reads as images of H * D rows
+# (src/ntk.h): each state's `h` counts those rows, `d` the depth in them.
 # columns: the inputs' width (matrix inputs), to refuse a normalisation of
 # the inputs over one column; NULL when not known yet.
 compile_network <- function(net, shape = NULL, columns = NULL) {
@@ -51,6 +53,8 @@ compile_network <- function(net, shape = NULL, columns = NULL) {
   images <- !is.null(shape)
   ctx <- new.env(parent = emptyenv())
   ctx$images <- images
+  ctx$volume <- length(shape) == 4L
+  grid <- if (images) engine_shape(shape)
   ctx$input_shape <- if (images) shape else c(1L, 1L, columns)
   ctx$cols <- list()
   ctx$custom <- list()
@@ -69,9 +73,10 @@ compile_network <- function(net, shape = NULL, columns = NULL) {
   # dense or conv layer (the inputs count as Gaussian, as always)
   # `channels`: the state's width where known (NA: not given), the fan-in
   # of a standard-parameterization layer
-  ctx$state <- list(list(h = if (images) shape[1] else 1L, w = if (images) shape[2] else 1L,
+  ctx$state <- list(list(h = if (images) grid[1] else 1L, w = if (images) grid[2] else 1L,
+                         d = if (ctx$volume) shape[1] else 1L,
                          spatial = images, indep = integer(0), gaussian = TRUE, mixed = FALSE,
-                         channels = if (images) shape[3] else columns %||% NA_integer_))
+                         channels = if (images) grid[3] else columns %||% NA_integer_))
   compile_sequence(net, ctx, prefix = "")
   if (length(ctx$streams) != 1L)
     stop(sprintf("`net` ends with %d branches: merge them with a fan-in (nt_fan_in_sum(), ...)",
@@ -94,6 +99,7 @@ compile_network <- function(net, shape = NULL, columns = NULL) {
 
 compile_plan <- function(net, columns = NULL) compile_network(net, columns = columns)
 
+# shape: c(H, W, C) of images or c(D, H, W, C) of volumes.
 compile_spatial_plan <- function(net, shape) {
   built_for <- attr(net, "input_shape")
   if (!is.null(built_for) && !identical(as.integer(built_for), as.integer(shape)))
@@ -131,10 +137,11 @@ layer_error <- function(where, layer, msg) {
 emit <- function(ctx, code, slot, params = c(0, 0), trainable = TRUE, table = 0L,
                  first = 0L, count = 0L, geom = integer(0), out = list()) {
   st <- ctx$state[[slot + 1L]]
-  g <- c(hin = st$h, win = st$w, qh = 1L, qw = 1L, sh = 1L, sw = 1L)
+  g <- c(hin = st$h, win = st$w, qh = 1L, qw = 1L, sh = 1L, sw = 1L,
+         din = st$d, qd = 1L, sd = 1L, pd = 0L)
   g[names(geom)] <- geom
   new <- utils::modifyList(st, out)
-  g[c("hout", "wout")] <- c(new$h, new$w)
+  g[c("hout", "wout", "dout")] <- c(new$h, new$w, new$d)
   ctx$cols[[length(ctx$cols) + 1L]] <- list(
     ints = c(code = code, trainable = as.integer(trainable), table = as.integer(table),
              slot = slot, first = as.integer(first), count = as.integer(count)),
@@ -218,44 +225,72 @@ on_inputs <- function(ctx) {
 
 spatial_stream <- function(ctx, layer, where) {
   slot <- single_stream(ctx, layer, where)
-  if (!ctx$images) layer_error(where, layer, "needs image inputs (an n x H x W x C array)")
+  if (!ctx$images)
+    layer_error(where, layer, "needs image inputs (an n x H x W x C array, or sequences or volumes)")
   if (!ctx$state[[slot + 1L]]$spatial) layer_error(where, layer, "comes after the readout")
   slot
 }
 
-# Output positions of a window sliding over the slot's image.
-window_out <- function(ctx, slot, layer, where, size, stride, padding) {
+# A layer's sizes (filter, window or stride) along each spatial axis:
+# (height, width) for images, (depth, height, width) for volumes, where one
+# number (stored as an equal pair) is the same along every axis.
+axis_sizes <- function(size, ctx, layer, where, what) {
+  if (!ctx$volume) {
+    if (length(size) == 3L)
+      layer_error(where, layer, sprintf("has a 3-d %s (%s), but the inputs are images, not volumes",
+                                        what, paste(size, collapse = " x ")))
+    return(size)
+  }
+  if (length(size) == 3L) return(size)
+  if (size[1] != size[2])
+    layer_error(where, layer, sprintf(paste0("has %s %s, but volumes (n x D x H x W x C arrays) ",
+                                             "take one size or three (depth, height, width)"),
+                                      what, paste(size, collapse = " x ")))
+  rep(size[1], 3L)
+}
+
+# The geometry of a window sliding over the slot's image or volume: the
+# entries of its geometry column, the output shape and the number of taps.
+window_out <- function(ctx, slot, layer, where, size, stride, padding, what) {
   st <- ctx$state[[slot + 1L]]
-  ay <- conv_axis(st$h, size[1], stride[1], padding)
-  ax <- conv_axis(st$w, size[2], stride[2], padding)
-  if (ay[["out"]] < 1L || ax[["out"]] < 1L)
-    layer_error(where, layer, sprintf("does not fit a %d x %d image", st$h, st$w))
-  list(ay = ay, ax = ax)
+  size <- axis_sizes(size, ctx, layer, where, what)
+  stride <- axis_sizes(stride, ctx, layer, where, "stride")
+  k <- length(size)
+  height <- st$h %/% st$d
+  ay <- conv_axis(height, size[k - 1L], stride[k - 1L], padding)
+  ax <- conv_axis(st$w, size[k], stride[k], padding)
+  az <- if (k == 3L) conv_axis(st$d, size[1], stride[1], padding) else c(out = 1L, pad = 0L)
+  if (ay[["out"]] < 1L || ax[["out"]] < 1L || az[["out"]] < 1L)
+    layer_error(where, layer, if (k == 3L) sprintf("does not fit a %d x %d x %d volume", st$d, height, st$w)
+                              else sprintf("does not fit a %d x %d image", height, st$w))
+  qd <- if (k == 3L) size[1] else 1L
+  list(taps = prod(size),
+       geom = c(qh = size[k - 1L] * qd, qw = size[k], sh = stride[k - 1L], sw = stride[k],
+                pt = ay[["pad"]], pl = ax[["pad"]], qd = qd, sd = if (k == 3L) stride[1] else 1L,
+                pd = az[["pad"]]),
+       out = list(h = ay[["out"]] * az[["out"]], w = ax[["out"]], d = az[["out"]]))
 }
 
 #' @export
 compile_layer.nt_conv <- function(layer, ctx, where) {
   slot <- spatial_stream(ctx, layer, where)
-  a <- window_out(ctx, slot, layer, where, layer$filter, layer$stride, layer$padding)
+  a <- window_out(ctx, slot, layer, where, layer$filter, layer$stride, layer$padding, "filter")
   emit(ctx, op_code(if (isTRUE(layer$local)) "conv_local" else "conv"), slot,
-       affine_params(layer, ctx, slot, where, prod(layer$filter)),
+       affine_params(layer, ctx, slot, where, a$taps),
        layer$trainable,
-       geom = c(qh = layer$filter[1], qw = layer$filter[2], sh = layer$stride[1],
-                sw = layer$stride[2], pt = a$ay[["pad"]], pl = a$ax[["pad"]],
-                circ = as.integer(layer$padding == "circular")),
-       out = list(h = a$ay[["out"]], w = a$ax[["out"]], indep = ctx$open, gaussian = TRUE,
-                  mixed = FALSE, channels = layer$width %||% NA_integer_))
+       geom = c(a$geom, circ = as.integer(layer$padding == "circular")),
+       out = c(a$out, list(indep = ctx$open, gaussian = TRUE,
+                           mixed = FALSE, channels = layer$width %||% NA_integer_)))
 }
 
 #' @export
 compile_layer.nt_pool <- function(layer, ctx, where) {
   slot <- spatial_stream(ctx, layer, where)
-  a <- window_out(ctx, slot, layer, where, layer$window, layer$stride, layer$padding %||% "valid")
+  a <- window_out(ctx, slot, layer, where, layer$window, layer$stride, layer$padding %||% "valid",
+                  "window")
   emit(ctx, op_code("pool"), slot,
        params = c(as.numeric(isTRUE(layer$sum)), as.numeric(isTRUE(layer$normalize_edges))),
-       geom = c(qh = layer$window[1], qw = layer$window[2], sh = layer$stride[1],
-                sw = layer$stride[2], pt = a$ay[["pad"]], pl = a$ax[["pad"]]),
-       out = list(h = a$ay[["out"]], w = a$ax[["out"]]))
+       geom = a$geom, out = a$out)
 }
 
 #' @export
@@ -264,10 +299,10 @@ compile_layer.nt_readout <- function(layer, ctx, where) {
   st <- ctx$state[[slot + 1L]]
   # a window reaching the whole image is the same kernel for any larger c,
   # and the band of offsets grows as c^2: cut c there
-  lapc <- if (layer$readout == "lap") min(layer$c, max(st$h, st$w) - 1L) else 0L
+  lapc <- if (layer$readout == "lap") min(layer$c, max(st$h %/% st$d, st$w, st$d) - 1L) else 0L
   emit(ctx, op_code(layer$readout), slot, params = c(as.numeric(isTRUE(layer$sum)), 0),
        geom = c(lapc = lapc),
-       out = list(h = 1L, w = 1L, spatial = FALSE,
+       out = list(h = 1L, w = 1L, d = 1L, spatial = FALSE,
                   channels = if (layer$readout == "flatten") st$channels * st$h * st$w else st$channels))
 }
 
@@ -312,9 +347,12 @@ add_band <- function(plan) {
   shape_kept <- all(g["sh", ] == 1L & g["sw", ] == 1L & g["hin", ] == g["hin", 1L] &
                     g["win", ] == g["win", 1L] &
                     (readout[upto] | (g["hout", ] == g["hin", 1L] & g["wout", ] == g["win", 1L])))
-  plan$full <- any(codes %in% op_code(c("pool", "gap", "aggregate"))) || any(geom["circ", ] == 1L) ||
-    (any(codes == op_code("fanout")) && !shape_kept)
   c_lap <- if (any(codes == op_code("lap"))) max(geom["lapc", codes == op_code("lap")]) else 0L
+  # a volume's band partners are not shifts of its rows: the band of a
+  # volume is the spatial diagonal alone (src/conv.c)
+  volume <- any(geom["din", ] > 1L | geom["dout", ] > 1L | geom["qd", ] > 1L)
+  plan$full <- any(codes %in% op_code(c("pool", "gap", "aggregate"))) || any(geom["circ", ] == 1L) ||
+    (any(codes == op_code("fanout")) && !shape_kept) || (volume && c_lap > 0L)
   offsets <- expand.grid(dy = -c_lap:c_lap, dx = -c_lap:c_lap)
   plan$band <- if (plan$full) matrix(0L, 2L, 1L) else t(as.matrix(offsets)) + 0L
   storage.mode(plan$band) <- "integer"

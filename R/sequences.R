@@ -12,7 +12,7 @@ network_for <- function(net, x) if (is_sequence_input(x)) as_sequence_net(net) e
 as_sequence_net <- function(net) {
   if (isTRUE(attr(net, "ntk_sequence"))) return(net)
   one_row <- function(size, arg, layer) {
-    if (size[1] != size[2])
+    if (length(size) == 3L || size[1] != size[2])
       stop(sprintf("`net` layer %s has %s %s, but sequences (n x L x C arrays) take one size",
                    format(layer), arg, paste(size, collapse = " x ")), call. = FALSE)
     c(1L, size[2])

@@ -140,7 +140,7 @@ check_same_shape <- function(x, z, images) {
 # and a tile's own rows reach less; from these tables every tile computes
 # exactly what nt_kernel() does on all the inputs.
 with_tables <- function(net, x, z, images) {
-  plan <- if (images) compile_spatial_plan(net, dim(x)[2:4]) else compile_plan(net)
+  plan <- if (images) compile_spatial_plan(net, dim(x)[-1]) else compile_plan(net)
   if (!length(plan$custom)) return(net)
   plan <- if (images) fit_image_tables(plan, images_for_c(x), if (!is.null(z)) images_for_c(z))
           else fit_matrix_tables(plan, x, z)
@@ -173,12 +173,11 @@ tile_cols <- function(layout, i) layout$cols[[layout$tiles$c[i]]]
 
 # The inputs of each tile, so that a worker receives only its two blocks.
 tile_tasks <- function(todo, layout, x, z) {
-  pick <- function(a, idx) if (length(dim(a)) == 4L) a[idx, , , , drop = FALSE] else a[idx, , drop = FALSE]
   lapply(todo, function(i) {
     r <- tile_rows(layout, i); c <- tile_cols(layout, i)
     diagonal <- layout$sym && layout$tiles$r[i] == layout$tiles$c[i]
-    list(i = i, rows = r, cols = c, x = pick(x, r),
-         z = if (diagonal) NULL else pick(if (layout$sym) x else z, c))
+    list(i = i, rows = r, cols = c, x = input_rows(x, r),
+         z = if (diagonal) NULL else input_rows(if (layout$sym) x else z, c))
   })
 }
 

@@ -256,37 +256,49 @@ static void conv_band(const sp_plan *sp, int l, sp_work *ws, const affine_map *a
 /* Pooling on all position pairs: the sums of K and T over both windows,
    divided by the window sizes (average pooling: padding counts as zeros),
    by the numbers of in-image positions (normalize_edges), or not at all
-   (sum pooling). */
+   (sum pooling).  The windows' positions come from the index maps (rows:
+   heights and depths, nt_row_map; columns), -1 outside the image. */
+static int window_rows(const int *map, int q, int nout, int o)
+{
+  int count = 0;
+  for (int e = 0; e < q; e++) count += map[(size_t) e * nout + o] >= 0;
+  return count;
+}
+
 static void avg_pool_full(const sp_plan *sp, int l, sp_work *ws)
 {
   int wi = G(l, NT_G_WIN), ho = G(l, NT_G_HOUT), wo = G(l, NT_G_WOUT), hi = G(l, NT_G_HIN);
-  int qh = G(l, NT_G_QH), qw = G(l, NT_G_QW), sh = G(l, NT_G_SH), sw = G(l, NT_G_SW);
-  int pt = G(l, NT_G_PT), pl = G(l, NT_G_PL);
+  int qh = G(l, NT_G_QH), qw = G(l, NT_G_QW);
   size_t pi = (size_t) hi * wi, po = (size_t) ho * wo;
   const nt_op *op = sp->plan.ops + l;
   int sum = op->p1 == 1, edges = op->p2 == 1;
+  const int *my = ws->map_y, *mx = ws->map_x;
   for (size_t o = 0; o < po; o++) {
-    int y0, ny, x0, nx;
-    nt_window_span((int) (o / wo), sh, pt, qh, hi, &y0, &ny);
-    nt_window_span((int) (o % wo), sw, pl, qw, wi, &x0, &nx);
+    int oy = (int) (o / wo), ox = (int) (o % wo);
+    double n1 = (double) window_rows(my, qh, ho, oy) * window_rows(mx, qw, wo, ox);
     for (size_t o2 = 0; o2 < po; o2++) {
-      int y1, my, x1, mx;
-      nt_window_span((int) (o2 / wo), sh, pt, qh, hi, &y1, &my);
-      nt_window_span((int) (o2 % wo), sw, pl, qw, wi, &x1, &mx);
+      int oy2 = (int) (o2 / wo), ox2 = (int) (o2 % wo);
       double ak = 0, at = 0;
-      for (int ay = y0; ay < y0 + ny; ay++)
-        for (int ax = x0; ax < x0 + nx; ax++) {
-          size_t a = (size_t) ay * wi + ax;
-          const double *rk = ws->k + a * pi, *rt = ws->t + a * pi;
-          for (int by = y1; by < y1 + my; by++)
-            for (int bx = x1; bx < x1 + mx; bx++) {
-              size_t b = (size_t) by * wi + bx;
-              ak += rk[b];
-              at += rt[b];
+      for (int ey = 0; ey < qh; ey++) {
+        int ay = my[(size_t) ey * ho + oy];
+        if (ay < 0) continue;
+        for (int ex = 0; ex < qw; ex++) {
+          int ax = mx[(size_t) ex * wo + ox];
+          if (ax < 0) continue;
+          const double *rk = ws->k + ((size_t) ay * wi + ax) * pi, *rt = ws->t + ((size_t) ay * wi + ax) * pi;
+          for (int ey2 = 0; ey2 < qh; ey2++) {
+            int by = my[(size_t) ey2 * ho + oy2];
+            if (by < 0) continue;
+            const double *bk = rk + (size_t) by * wi, *bt = rt + (size_t) by * wi;
+            for (int ex2 = 0; ex2 < qw; ex2++) {
+              int bx = mx[(size_t) ex2 * wo + ox2];
+              if (bx >= 0) { ak += bk[bx]; at += bt[bx]; }
             }
+          }
         }
-      double scale = sum ? 1.0 : edges ? 1.0 / ((double) ny * nx * my * mx)
-                                       : 1.0 / ((double) qh * qw * qh * qw);
+      }
+      double n2 = edges ? (double) window_rows(my, qh, ho, oy2) * window_rows(mx, qw, wo, ox2) : 0;
+      double scale = sum ? 1.0 : edges ? 1.0 / (n1 * n2) : 1.0 / ((double) qh * qw * qh * qw);
       ws->k2[o * po + o2] = ak * scale;
       ws->t2[o * po + o2] = at * scale;
     }
@@ -298,6 +310,7 @@ static void readout(const sp_plan *sp, int l, sp_work *ws)
   const int *part = sp->part[l];
   int code = sp->plan.ops[l].code;
   int h = G(l, NT_G_HIN), w = G(l, NT_G_WIN), c = G(l, NT_G_LAPC);
+  int dep = G(l, NT_G_DIN), hp = h / dep;   /* rows: heights times depths (ntk.h) */
   if (c > h + w) c = h + w;   /* a window past the image is the whole image */
   size_t p = (size_t) h * w;
   double sk = 0, st = 0, norm = 1.0 / p;
@@ -309,12 +322,16 @@ static void readout(const sp_plan *sp, int l, sp_work *ws)
       } else if (code == NT_OP_GAP) {
         for (size_t i2 = 0; i2 < p; i2++) { sk += rk[i2]; st += rt[i2]; }
       } else {   /* NT_OP_LAP */
-        int y = (int) (i / w), x = (int) (i % w);
+        int r = (int) (i / w), x = (int) (i % w), y = r / dep, d = r % dep;
         for (int y2 = y - c; y2 <= y + c; y2++) {
-          if (y2 < 0 || y2 >= h) continue;
-          for (int x2 = x - c; x2 <= x + c; x2++) {
-            if (x2 < 0 || x2 >= w) continue;
-            sk += rk[(size_t) y2 * w + x2]; st += rt[(size_t) y2 * w + x2];
+          if (y2 < 0 || y2 >= hp) continue;
+          for (int d2 = d - c; d2 <= d + c; d2++) {
+            if (d2 < 0 || d2 >= dep) continue;
+            const double *bk = rk + (size_t) (y2 * dep + d2) * w, *bt = rt + (size_t) (y2 * dep + d2) * w;
+            for (int x2 = x - c; x2 <= x + c; x2++) {
+              if (x2 < 0 || x2 >= w) continue;
+              sk += bk[x2]; st += bt[x2];
+            }
           }
         }
       }
@@ -461,13 +478,20 @@ int nt_conv_branch(struct nt_conv_pass *p, const nt_op *op, int l)
   return 0;
 }
 
+/* The row and column index maps of window op l (geometry.c). */
+static void window_maps(const sp_plan *sp, int l, sp_work *ws, int circ)
+{
+  nt_row_map(ws->map_y, sp->geom + (size_t) NT_G_ROWS * l);
+  nt_window_map(ws->map_x, G(l, NT_G_WOUT), G(l, NT_G_WIN), G(l, NT_G_QW), G(l, NT_G_SW),
+                G(l, NT_G_PL), circ);
+}
+
 int nt_conv_conv(struct nt_conv_pass *p, const nt_op *op, int l)
 {
   const sp_plan *sp = p->sp;
   sp_work *ws = p->ws;
-  int s = op->slot, h = p->hs[s], w = p->wsz[s];
-  nt_window_map(ws->map_y, G(l, NT_G_HOUT), h, G(l, NT_G_QH), G(l, NT_G_SH), G(l, NT_G_PT), G(l, NT_G_CIRC));
-  nt_window_map(ws->map_x, G(l, NT_G_WOUT), w, G(l, NT_G_QW), G(l, NT_G_SW), G(l, NT_G_PL), G(l, NT_G_CIRC));
+  int s = op->slot;
+  window_maps(sp, l, ws, G(l, NT_G_CIRC));
   double taps = (double) G(l, NT_G_QH) * G(l, NT_G_QW);
   affine_map am = {op->p1 / taps, op->p2, op->trainable ? 1.0 : 0.0, op->p3 / taps};
   /* Outside the self pass the next activation's variances are known, so
@@ -480,7 +504,8 @@ int nt_conv_conv(struct nt_conv_pass *p, const nt_op *op, int l)
     fx = p->selfx + NT_SELF * sp->act_off[p->act];
     fz = p->selfz + NT_SELF * sp->act_off[p->act];
   }
-  if (sp->full && G(l, NT_G_SH) == 1 && G(l, NT_G_SW) == 1 && !G(l, NT_G_CIRC)) {
+  if (sp->full && G(l, NT_G_SH) == 1 && G(l, NT_G_SW) == 1 && !G(l, NT_G_CIRC) &&
+      nt_plain_rows(sp->geom + (size_t) NT_G_ROWS * l)) {
     conv_full_separable(sp, l, ws, &am, next, fx, fz);
   } else {
     if (sp->full) conv_full(sp, l, ws, &am, next, fx, fz);
@@ -508,6 +533,7 @@ int nt_conv_conv(struct nt_conv_pass *p, const nt_op *op, int l)
 int nt_conv_pool(struct nt_conv_pass *p, const nt_op *op, int l)
 {
   const sp_plan *sp = p->sp;
+  window_maps(sp, l, p->ws, 0);
   avg_pool_full(sp, l, p->ws);
   swap_state(p->ws);
   p->hs[op->slot] = G(l, NT_G_HOUT); p->wsz[op->slot] = G(l, NT_G_WOUT);
@@ -670,6 +696,19 @@ static int sp_pair(const sp_plan *sp, const double *x, const double *z, int same
 
 /* ---- reading the plan and the images --------------------------------- */
 
+/* A window op or readout of layer l reading depth d (0: not known yet):
+   its geometry must say that depth; and the band of offsets, whose
+   partners are shifts of plain rows, runs volumes only on the spatial
+   diagonal (the band of the offset (0, 0) alone). */
+static void depth_check(const sp_plan *sp, const int *g, int d, int l)
+{
+  if (d && g[NT_G_DIN] != d)
+    Rf_error("layer %d expects depth %d, but gets %d", l + 1, g[NT_G_DIN], d);
+  if (!sp->full && sp->nb != 1 && (g[NT_G_DIN] != 1 || !nt_plain_rows(g)))
+    Rf_error("layer %d: a volume needs all position pairs unless only the spatial "
+             "diagonal is kept", l + 1);
+}
+
 static void sp_read(SEXP x, SEXP ops_int, SEXP ops_dbl, SEXP geom, SEXP band, SEXP full,
                     SEXP tables, sp_plan *sp)
 {
@@ -714,8 +753,9 @@ static void sp_read(SEXP x, SEXP ops_int, SEXP ops_dbl, SEXP geom, SEXP band, SE
         Rf_error("a plan with fan-out and fan-in needs all position pairs ('full') unless every "
                  "layer keeps the image's shape with stride 1 (layer %d does not)", l + 1);
     }
-  int hs[NT_MAX_SLOTS], wsz[NT_MAX_SLOTS], sps[NT_MAX_SLOTS], nact = 0;
-  hs[0] = sp->H; wsz[0] = sp->W; sps[0] = 1;
+  /* ds: each slot's depth (volumes, ntk.h), 0 until a window op names it */
+  int hs[NT_MAX_SLOTS], wsz[NT_MAX_SLOTS], sps[NT_MAX_SLOTS], ds[NT_MAX_SLOTS], nact = 0;
+  hs[0] = sp->H; wsz[0] = sp->W; sps[0] = 1; ds[0] = 0;
   double state = (double) sp->H * sp->W * (sp->full ? (double) sp->H * sp->W : sp->nb);
   double self_len = 0;
   sp->act_off = (size_t *) R_alloc(sp->plan.nact + 1, sizeof(size_t));
@@ -723,7 +763,7 @@ static void sp_read(SEXP x, SEXP ops_int, SEXP ops_dbl, SEXP geom, SEXP band, SE
     const int *g = sp->geom + (size_t) NT_G_ROWS * l;
     const nt_op *op = sp->plan.ops + l;
     int code = op->code, slot = op->slot;
-    int h = hs[slot], w = wsz[slot], spatial = sps[slot];
+    int h = hs[slot], w = wsz[slot], spatial = sps[slot], d = ds[slot];
     if (g[NT_G_HIN] != h || g[NT_G_WIN] != w)
       Rf_error("layer %d expects %d x %d positions, but gets %d x %d",
                l + 1, g[NT_G_HIN], g[NT_G_WIN], h, w);
@@ -731,6 +771,8 @@ static void sp_read(SEXP x, SEXP ops_int, SEXP ops_dbl, SEXP geom, SEXP band, SE
     if (is_spatial_op && !spatial) Rf_error("layer %d comes after the readout", l + 1);
     if (nt_is_conv(code) || code == NT_OP_AVGPOOL) {
       nt_check_window(g, code, h, w, l);
+      depth_check(sp, g, d, l);
+      d = g[NT_G_DOUT];
       if (code == NT_OP_AVGPOOL && !sp->full)
         Rf_error("layer %d: pooling needs all position pairs", l + 1);
       if (nt_is_conv(code) && g[NT_G_CIRC] && !sp->full)
@@ -743,12 +785,16 @@ static void sp_read(SEXP x, SEXP ops_int, SEXP ops_dbl, SEXP geom, SEXP band, SE
     } else if (is_spatial_op) {
       if (code == NT_OP_GAP && !sp->full) Rf_error("global average pooling needs all position pairs");
       if (g[NT_G_LAPC] < 0) Rf_error("layer %d has a negative window", l + 1);
+      if (g[NT_G_DIN] < 1 || h % g[NT_G_DIN])
+        Rf_error("layer %d reads %d rows as depth %d", l + 1, h, g[NT_G_DIN]);
+      depth_check(sp, g, d, l);
       h = w = 1;
+      d = 0;
       spatial = 0;
     } else if (op->kind & NT_KIND_BRANCH) {
       for (int j = op->first; j < op->first + op->count; j++) {
-        if (code == NT_OP_FANOUT) { hs[j] = h; wsz[j] = w; sps[j] = spatial; }
-        else if (hs[j] != h || wsz[j] != w || sps[j] != spatial)
+        if (code == NT_OP_FANOUT) { hs[j] = h; wsz[j] = w; sps[j] = spatial; ds[j] = d; }
+        else if (hs[j] != h || wsz[j] != w || sps[j] != spatial || (ds[j] && d && ds[j] != d))
           Rf_error("layer %d merges branches of different shapes", l + 1);
       }
     } else if (nt_is_activation(op)) {
@@ -765,7 +811,7 @@ static void sp_read(SEXP x, SEXP ops_int, SEXP ops_dbl, SEXP geom, SEXP band, SE
                l + 1, h, w, g[NT_G_HOUT], g[NT_G_WOUT]);
     double st = (double) h * w * (!spatial ? 1 : sp->full ? (double) h * w : sp->nb);
     if (st > state) state = st;
-    hs[slot] = h; wsz[slot] = w; sps[slot] = spatial;
+    hs[slot] = h; wsz[slot] = w; sps[slot] = spatial; ds[slot] = d;
   }
   int spatial = sps[0];
   if (spatial) Rf_error("an image network must end with a readout layer");

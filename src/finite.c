@@ -42,6 +42,25 @@ typedef struct {
 /* Shapes of a slot's state: positions (h x w = p) and channels. */
 typedef struct { int p, c, h, w, at; } fl_shape;
 
+/* The window's input position per (offset, output position), -1 in the
+   padding: rows from nt_row_map (heights and depths), columns from
+   nt_window_map; offset e = ey qw + ex. */
+static void fl_patch(fl_layer *L, const int *g)
+{
+  int circ = L->code == NT_OP_AVGPOOL ? 0 : g[NT_G_CIRC];
+  L->patch = (int *) R_alloc((size_t) L->qh * L->qw * L->pout, sizeof(int));
+  int *my = (int *) R_alloc((size_t) L->qh * L->hout, sizeof(int));
+  int *mx = (int *) R_alloc((size_t) L->qw * L->wout, sizeof(int));
+  nt_row_map(my, g);
+  nt_window_map(mx, L->wout, L->win, L->qw, L->sw, L->pl, circ);
+  for (int ey = 0; ey < L->qh; ey++)
+    for (int ex = 0; ex < L->qw; ex++)
+      for (int o = 0; o < L->pout; o++) {
+        int jy = my[(size_t) ey * L->hout + o / L->wout], jx = mx[(size_t) ex * L->wout + o % L->wout];
+        L->patch[((size_t) ey * L->qw + ex) * L->pout + o] = jy >= 0 && jx >= 0 ? jy * L->win + jx : -1;
+      }
+}
+
 static void fl_build(fl_net *net, const nt_plan *plan, const int *geom, int h0, int w0, int c0,
                      int width)
 {
@@ -79,26 +98,16 @@ static void fl_build(fl_net *net, const nt_plan *plan, const int *geom, int h0, 
       L->pt = g[NT_G_PT]; L->pl = g[NT_G_PL]; L->circ = g[NT_G_CIRC];
       L->pout = L->hout * L->wout; L->cout = op->p4 > 0 ? (int) op->p4 : width;
       L->fan = L->qh * L->qw * c;
-      L->patch = (int *) R_alloc((size_t) L->qh * L->qw * L->pout, sizeof(int));
-      {
-        int *my = (int *) R_alloc((size_t) L->qh * L->hout, sizeof(int));
-        int *mx = (int *) R_alloc((size_t) L->qw * L->wout, sizeof(int));
-        nt_window_map(my, L->hout, h, L->qh, L->sh, L->pt, L->circ);
-        nt_window_map(mx, L->wout, w, L->qw, L->sw, L->pl, L->circ);
-        for (int ey = 0; ey < L->qh; ey++)
-          for (int ex = 0; ex < L->qw; ex++)
-            for (int o = 0; o < L->pout; o++) {
-              int jy = my[(size_t) ey * L->hout + o / L->wout], jx = mx[(size_t) ex * L->wout + o % L->wout];
-              L->patch[((size_t) ey * L->qw + ex) * L->pout + o] = jy >= 0 && jx >= 0 ? jy * w + jx : -1;
-            }
-      }
+      fl_patch(L, g);
       break;
     case NT_OP_AVGPOOL:
-      if ((double) g[NT_G_HOUT] * g[NT_G_WOUT] > 1e8) Rf_error("layer %d is too large", l + 1);
+      if ((double) g[NT_G_HOUT] * g[NT_G_WOUT] > 1e8 || (double) g[NT_G_QH] * g[NT_G_QW] > 1e8)
+        Rf_error("layer %d is too large", l + 1);
       L->hout = g[NT_G_HOUT]; L->wout = g[NT_G_WOUT];
       L->qh = g[NT_G_QH]; L->qw = g[NT_G_QW]; L->sh = g[NT_G_SH]; L->sw = g[NT_G_SW];
       L->pt = g[NT_G_PT]; L->pl = g[NT_G_PL];
       L->pout = L->hout * L->wout; L->cout = c;
+      fl_patch(L, g);
       break;
     case NT_OP_FLATTEN:
       L->pout = 1; L->cout = p * c; L->hout = L->wout = 1;
@@ -300,30 +309,31 @@ void nt_fl_affine_forward(const fl_layer *L, fl_tape *tp, int l)
 /* The factor of each output position o of a pooling layer: 1 (sum), one
    over the window's size (average) or over its in-image positions
    (normalize_edges). */
-static double pool_factor(const fl_layer *L, int o, int *y0, int *ny, int *x0, int *nx)
+static double pool_factor(const fl_layer *L, int o)
 {
-  nt_window_span(o / L->wout, L->sh, L->pt, L->qh, L->hin, y0, ny);
-  nt_window_span(o % L->wout, L->sw, L->pl, L->qw, L->win, x0, nx);
+  int q = L->qh * L->qw, count = 0;
   if (L->op->p1 == 1) return 1.0;
-  return L->op->p2 == 1 ? 1.0 / ((double) *ny * *nx) : 1.0 / ((double) L->qh * L->qw);
+  if (L->op->p2 != 1) return 1.0 / q;
+  for (int e = 0; e < q; e++) count += L->patch[(size_t) e * L->pout + o] >= 0;
+  return 1.0 / count;
 }
 
 void nt_fl_pool_forward(const fl_layer *L, fl_tape *tp, int l)
 {
-  int n = tp->n;
+  int n = tp->n, q = L->qh * L->qw;
   const double *in = tp->a[L->in];
   double *out = tp->a[l + 1];
   memset(out, 0, (size_t) L->pout * n * L->cout * sizeof(double));
   for (int i = 0; i < n; i++)
     for (int o = 0; o < L->pout; o++) {
-      int y0, ny, x0, nx;
-      double s = pool_factor(L, o, &y0, &ny, &x0, &nx);
+      double s = pool_factor(L, o);
       double *dst = out + ((size_t) i * L->pout + o) * L->cout;
-      for (int ay = y0; ay < y0 + ny; ay++)
-        for (int ax = x0; ax < x0 + nx; ax++) {
-          const double *src = in + ((size_t) i * L->pin + (size_t) ay * L->win + ax) * L->cin;
-          for (int c = 0; c < L->cin; c++) dst[c] += s * src[c];
-        }
+      for (int e = 0; e < q; e++) {
+        int j = L->patch[(size_t) e * L->pout + o];
+        if (j < 0) continue;
+        const double *src = in + ((size_t) i * L->pin + j) * L->cin;
+        for (int c = 0; c < L->cin; c++) dst[c] += s * src[c];
+      }
     }
 }
 
@@ -530,19 +540,19 @@ void nt_fl_affine_backward(const fl_layer *L, fl_tape *tp, int l, nt_fl_visit vi
 void nt_fl_pool_backward(const fl_layer *L, fl_tape *tp, int l, nt_fl_visit visit, void *ctx)
 {
   (void) visit; (void) ctx;
-  int n = tp->n;
+  int n = tp->n, q = L->qh * L->qw;
   const double *delta = tp->d[l + 1];
   double *next = tp->d[L->in];
   for (int i = 0; i < n; i++)
     for (int o = 0; o < L->pout; o++) {
-      int y0, ny, x0, nx;
-      double s = pool_factor(L, o, &y0, &ny, &x0, &nx);
+      double s = pool_factor(L, o);
       const double *src = delta + ((size_t) i * L->pout + o) * L->cout;
-      for (int ay = y0; ay < y0 + ny; ay++)
-        for (int ax = x0; ax < x0 + nx; ax++) {
-          double *dst = next + ((size_t) i * L->pin + (size_t) ay * L->win + ax) * L->cin;
-          for (int c = 0; c < L->cin; c++) dst[c] += s * src[c];
-        }
+      for (int e = 0; e < q; e++) {
+        int j = L->patch[(size_t) e * L->pout + o];
+        if (j < 0) continue;
+        double *dst = next + ((size_t) i * L->pin + j) * L->cin;
+        for (int c = 0; c < L->cin; c++) dst[c] += s * src[c];
+      }
     }
 }
 

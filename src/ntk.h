@@ -276,11 +276,27 @@ enum { NT_P_CODE, NT_P_TRAINABLE, NT_P_TABLE, NT_P_SLOT, NT_P_FIRST, NT_P_COUNT,
 #define NT_N_PARAMS 4    /* rows of the plan's double matrix: p1..p4 per op */
 #define NT_MAX_POLY_COEF 21   /* polynomial layers: degree 0..20 */
 
-/* Rows of the geometry matrix of a spatial plan (R/plan-spatial.R). */
+/* Rows of the geometry matrix of a spatial plan (R/plan.R).  Positions form
+   a grid of rows x columns (HIN x WIN in, HOUT x WOUT out).  For images and
+   sequences a row is a row of pixels; for volumes (depth D) the height and
+   depth axes run together as H * D rows, depth fastest (row = y * D + d), so
+   that every engine loop over positions stays two-dimensional: DIN and DOUT
+   are the depths in and out (1 for images), QH the row taps (the height
+   filter times the depth filter QD), SH and PT the height stride and
+   leading padding, SD and PD those along depth.  nt_row_map() is the one
+   place that reads the row axis as (height, depth). */
 enum {
   NT_G_HIN, NT_G_WIN, NT_G_HOUT, NT_G_WOUT, NT_G_QH, NT_G_QW, NT_G_SH, NT_G_SW,
-  NT_G_PT, NT_G_PL, NT_G_CIRC, NT_G_LAPC, NT_G_BSY, NT_G_BSX, NT_G_ROWS
+  NT_G_PT, NT_G_PL, NT_G_CIRC, NT_G_LAPC, NT_G_BSY, NT_G_BSX,
+  NT_G_DIN, NT_G_DOUT, NT_G_QD, NT_G_SD, NT_G_PD, NT_G_ROWS
 };
+
+/* Whether a window op's rows are plain image rows (no depth axis), so
+   that row offsets are shifts of the row index. */
+static inline int nt_plain_rows(const int *g)
+{
+  return g[NT_G_DIN] == 1 && g[NT_G_DOUT] == 1 && g[NT_G_QD] == 1 && g[NT_G_PD] == 0;
+}
 
 static inline double nt_snap_rho(double rho)
 {
@@ -422,6 +438,9 @@ void nt_check_what(SEXP what, int *want_ntk, int *want_nngp);
    output position) along one axis, -1 in the zero padding. */
 void nt_check_window(const int *g, int code, int h, int w, int l);
 void nt_window_map(int *map, int nout, int nin, int q, int stride, int pad, int circ);
+/* The same along the row axis of a checked geometry column g (heights and,
+   for volumes, depths): map[e * HOUT + o] for the QH row taps e. */
+void nt_row_map(int *map, const int *g);
 /* The in-image positions of window w along an axis of n positions: the
    first and their count, from its start w s - pad (outside: zero padding). */
 static inline void nt_window_span(int w, int s, int pad, int q, int n, int *first, int *count)

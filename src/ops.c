@@ -114,7 +114,8 @@ void nt_plan_require(const nt_plan *plan, int engine)
 }
 
 static const char *geometry_rows[NT_G_ROWS] = {
-  "hin", "win", "hout", "wout", "qh", "qw", "sh", "sw", "pt", "pl", "circ", "lapc", "bsy", "bsx"
+  "hin", "win", "hout", "wout", "qh", "qw", "sh", "sw", "pt", "pl", "circ", "lapc", "bsy", "bsx",
+  "din", "dout", "qd", "sd", "pd"
 };
 static const char *plan_rows[NT_P_ROWS] = {"code", "trainable", "table", "slot", "first", "count"};
 

@@ -215,7 +215,7 @@ test_that("image networks and inputs that do not fit are refused", {
   expect_error(nt_conv(filter = 0), "`filter`")
   expect_error(nt_conv(padding = "full"), "'arg' should be one of")
   expect_error(nt_conv(stride = 1.5), "`stride`")
-  expect_error(nt_avg_pool(window = c(1, 2, 3)), "`window`")
+  expect_error(nt_avg_pool(window = c(1, 2, 3, 4)), "`window` must be one to three")
   expect_error(nt_local_avg_pool(-1), "`c`")
   expect_error(nt_cnn(depth = 0), "`depth`")
   expect_error(nt_cnn_arora(1, input_shape = c(4, 4, 3)), "`depth`")

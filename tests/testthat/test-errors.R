@@ -15,7 +15,7 @@ test_that("bad inputs are refused with errors naming the argument", {
   expect_error(nt_kernel(net, matrix(numeric(0), 0, 3)), "`x` is empty")
   expect_error(nt_kernel(net, matrix(numeric(0), 3, 0)), "`x` is empty")
   expect_error(nt_kernel(net, matrix("a", 2, 2)), "`x` must be numeric")
-  expect_error(nt_kernel(net, array(1, c(2, 2, 2, 2, 2))), "`x` is a 5-dimensional array")
+  expect_error(nt_kernel(net, array(1, c(2, 2, 2, 2, 2, 2))), "`x` is a 6-dimensional array")
   expect_error(nt_kernel(net, array(1, c(2, 2, 2))), "must end image inputs with a readout")
   expect_error(nt_kernel(net, list(1, 2)), "`x` must be a numeric matrix")
   expect_error(nt_kernel(net, x, what = "rbf"), "`what`")
@@ -69,8 +69,8 @@ test_that("messages name the real problem (shapes, activations, models, newdata)
   expect_error(nt_kernel(nt_cnn_arora(3, "trace", input_shape = c(4, 4, 3)), img),
                "the images are 8 x 8 x 3, but `net` was built for input_shape = c\\(4, 4, 3\\)")
   expect_equal(dim(nt_kernel(nt_cnn_arora(3, "trace", input_shape = c(8, 8, 3)), img)), c(2L, 2L))
-  expect_error(nt_kernel(nt_cnn(2), array(0, c(2, 4, 4, 3, 2))),
-               "`x` is a 5-dimensional array: images are n x H x W x C arrays")
+  expect_error(nt_kernel(nt_cnn(2), array(0, c(2, 4, 4, 3, 2, 2))),
+               "`x` is a 6-dimensional array: images are n x H x W x C arrays")
   expect_warning(nt_kernel(nt_cnn(2), array(rnorm(2 * 3 * 8 * 8), c(2, 3, 8, 8))),
                  "looks like n x C x H x W.*aperm")
   expect_error(nt_activation(function(u) log(u)), "`fun` returned NaN at u = -1.5")
