@@ -1,5 +1,12 @@
 # Argument checks shared by the exported functions: each names the argument.
 
+# A vector of finite non-negative variances.
+check_variances <- function(x, arg) {
+  if (!is.numeric(x) || !length(x) || anyNA(x) || any(!is.finite(x)) || any(x < 0))
+    stop(sprintf("`%s` must hold finite non-negative numbers", arg), call. = FALSE)
+  as.double(x)
+}
+
 check_number <- function(x, arg, lower = -Inf, upper = Inf) {
   if (!is.numeric(x) || length(x) != 1L || !is.finite(x))
     stop(sprintf("`%s` must be a single finite number", arg), call. = FALSE)

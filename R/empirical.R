@@ -195,6 +195,9 @@ finite_setup <- function(net, x, z, like = NULL) {
     }
     if (!is.null(like) && ncol(x) != ncol(as_input_matrix(like, "x")))
       stop("`x_test` must have the columns of `x`", call. = FALSE)
+    if (!is.null(like)) like <- absorb_relevance(net, as_input_matrix(like, "x"))$x
+    a <- absorb_relevance(net, x, z)
+    net <- a$net; x <- a$x; z <- a$z
     shape <- c(1L, 1L, ncol(x))
     plan <- compile_plan(net, ncol(x))
     data <- cbind(t(x), if (!is.null(z)) t(z))

@@ -59,6 +59,22 @@
 #' @param threads Number of OpenMP threads.
 #' @param progress Show a progress bar for long computations.
 #' @param flip For images: average over horizontal flips (see Details).
+#' @param gradient For fully connected networks on matrix inputs: also
+#'   return the kernel's derivatives in the network's variances, as the
+#'   attribute `"gradient"` of each kernel: a named list of matrices, one per
+#'   parameter. The parameters are each dense layer's `w_var` and `b_var`,
+#'   named `"w_var[l]"`, `"b_var[l]"` for dense layer `l`, except where the
+#'   network ties them: [nt_fc()] gives its hidden layers one `"w_var"` and
+#'   all layers one `"b_var"` (its first layer's weight variance stays
+#'   `"w_var[1]"`); a first layer with one weight variance per input column
+#'   gives `"relevance[k]"`. They come from forward-mode differentiation of
+#'   the recursion in the same pass (each pair carries one tangent per
+#'   parameter, each input's self variances theirs), for dense layers in
+#'   the NTK parameterization and ReLU-type, erf and identity activations.
+#'   ReLU's dual is not differentiable at exactly parallel inputs (its
+#'   `E[phi' phi']` has slope `1 / sin(theta)`): there the derivative of
+#'   that factor is taken as 0, which is exact for an input with itself and
+#'   for parallel inputs in networks without biases.
 #' @return For one kernel an `n x m` [ntKernelMatrix][ntKernelMatrix-class]
 #'   (a kernlab `kernelMatrix` whose `ksvm()` method defaults to
 #'   `shrinking = FALSE`); for both a list with elements `ntk` and `nngp`.
@@ -71,13 +87,17 @@
 #' nt_kernel(nt_cnn(depth = 2, readout = "gap"), img)
 #' @export
 nt_kernel <- function(net, x, z = NULL, what = "ntk", threads = nt_threads(),
-                      progress = interactive(), flip = FALSE) {
+                      progress = interactive(), flip = FALSE, gradient = FALSE) {
   net <- as_network(net)
   what <- check_what(what)
   threads <- clamp_threads(check_count(threads, "threads", lower = 1L))
   progress <- check_flag(progress, "progress")
   flip <- check_flag(flip, "flip")
+  gradient <- check_flag(gradient, "gradient")
   wanted <- c(ntk = "ntk" %in% what, nngp = "nngp" %in% what)
+  if (gradient && is_image_input(x))
+    stop(paste0("`gradient = TRUE` is available for fully connected networks on matrix inputs; ",
+                "gradients of convolutional kernels are not implemented yet"), call. = FALSE)
   if (is_image_input(x)) {
     net <- network_for(net, x)
     x <- as_image_array(x, "x")
@@ -98,12 +118,16 @@ nt_kernel <- function(net, x, z = NULL, what = "ntk", threads = nt_threads(),
       if (ncol(z) != ncol(x))
         stop(sprintf("`z` has %d columns but `x` has %d", ncol(z), ncol(x)), call. = FALSE)
     }
-    res <- kernel_values(net, x, z, wanted, threads, progress)
+    res <- if (gradient) gradient_kernels(net, x, z, threads)
+           else kernel_values(net, x, z, wanted, threads, progress)
     labels <- list(rownames(x), if (is.null(z)) rownames(x) else rownames(z))
   }
   if (all(vapply(labels, is.null, logical(1)))) labels <- NULL
-  for (w in what)   # in place, in C: each kernel is held by `res` alone
+  for (w in what) {   # in place, in C: each kernel is held by `res` alone
+    grad <- if (gradient) res[[paste0("d", w)]]
     res[[w]] <- .Call(C_ntk_as_kernel_matrix, res[[w]], labels)
+    if (gradient) attr(res[[w]], "gradient") <- lapply(grad, function(g) { dimnames(g) <- labels; g })
+  }
   if (length(what) == 1L) res[[what]] else res[c("ntk", "nngp")[wanted]]
 }
 
@@ -115,6 +139,8 @@ kernel_values <- function(net, x, z, wanted, threads, progress, flip = FALSE) {
 }
 
 matrix_kernels <- function(net, x, z, wanted, threads, progress) {
+  a <- absorb_relevance(net, x, z)
+  net <- a$net; x <- a$x; z <- a$z
   plan <- compile_plan(net, ncol(x))
   if (holds_user_dual(net)) return(user_dual_kernels(net, plan, x, z, wanted, threads, progress))
   plan <- fit_matrix_tables(plan, x, z)

@@ -21,7 +21,14 @@ new_layer <- function(kind, name, ...) {
 #' in neural-tangents). Such an NTK grows with the widths: it has no
 #' infinite-width limit, which is why the widths are part of the network.
 #'
-#' @param w_var Weight variance (non-negative).
+#' A first layer on matrix inputs may have one weight variance per input
+#' column (`w_var` a vector of length `d`, automatic relevance
+#' determination): `K <- sum_k w_var[k] x_k z_k / d + b_var`, the kernel of
+#' the inputs with column `k` scaled by `sqrt(w_var[k])`. A column of
+#' variance 0 is switched off; [nt_gp_fit()] fits them by evidence.
+#'
+#' @param w_var Weight variance (non-negative), or for a first layer one per
+#'   input column.
 #' @param b_var Bias variance (non-negative).
 #' @param trainable Whether the layer's parameters are trained (contribute to
 #'   the NTK).
@@ -42,7 +49,8 @@ new_layer <- function(kind, name, ...) {
 nt_dense <- function(w_var = 1, b_var = 0, trainable = TRUE, parameterization = c("ntk", "standard"),
                      width = NULL) {
   new_layer("dense", "Dense",
-            w_var = check_number(w_var, "w_var", lower = 0),
+            w_var = if (length(w_var) > 1L) check_variances(w_var, "w_var")
+                    else check_number(w_var, "w_var", lower = 0),
             b_var = check_number(b_var, "b_var", lower = 0),
             trainable = check_flag(trainable, "trainable"),
             parameterization = match.arg(parameterization),
@@ -332,9 +340,20 @@ nt_fc <- function(depth = 3, activation = "relu", w_var = 2, b_var = 0, fixed = 
   act <- activation_by_name(activation)
   w_var <- check_number(w_var, "w_var", lower = 0)
   b_var <- check_number(b_var, "b_var", lower = 0)
+  # one w_var for the hidden layers and one b_var for all: tied parameters
+  # of the kernel's gradient (nt_kernel(gradient = TRUE), nt_gp_fit())
   hidden <- lapply(seq_len(depth), function(h)
-    list(act, nt_dense(w_var, b_var, trainable = h >= fixed)))
-  nt_serial(nt_dense(1, b_var, trainable = fixed == 0), hidden)
+    tie_layer(nt_dense(w_var, b_var, trainable = h >= fixed), c(w_var = "w_var", b_var = "b_var")))
+  net <- nt_serial(tie_layer(nt_dense(1, b_var, trainable = fixed == 0), c(b_var = "b_var")), hidden)
+  # how it was built, so that nt_gp_fit() can build it at other depths
+  attr(net, "ntk_fc") <- list(activation = activation, w_var = w_var, b_var = b_var, fixed = fixed)
+  net
+}
+
+# A layer whose variances are named parameters shared with other layers.
+tie_layer <- function(layer, tie) {
+  layer$tie <- tie
+  layer
 }
 
 #' Arora et al. (2020) UCI kernels
@@ -372,7 +391,8 @@ affine_extras <- function(x) {
 #' @export
 format.nt_layer <- function(x, ...) {
   if (x$kind == "dense") {
-    return(sprintf("Dense(w_var = %g, b_var = %g%s%s)", x$w_var, x$b_var, affine_extras(x),
+    w <- if (length(x$w_var) > 1L) sprintf("<%d relevances>", length(x$w_var)) else sprintf("%g", x$w_var)
+    return(sprintf("Dense(w_var = %s, b_var = %g%s%s)", w, x$b_var, affine_extras(x),
                    if (x$trainable) "" else ", frozen"))
   }
   if (x$kind == "conv") {

@@ -153,6 +153,10 @@ emit <- function(ctx, code, slot, params = c(0, 0), trainable = TRUE, table = 0L
 #' @export
 compile_layer.nt_dense <- function(layer, ctx, where) {
   slot <- single_stream(ctx, layer, where)
+  # one variance per input column is the inputs' scaling (absorb_relevance())
+  if (length(layer$w_var) > 1L)
+    layer_error(where, layer, paste0("has one w_var per input column: only the first layer of a ",
+                                     "network on matrix inputs can"))
   emit(ctx, op_code("dense"), slot, affine_params(layer, ctx, slot, where, 1L), layer$trainable,
        out = list(indep = ctx$open, gaussian = TRUE, mixed = FALSE,
                   channels = layer$width %||% NA_integer_))

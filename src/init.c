@@ -18,6 +18,7 @@ SEXP ntk_sym_eigen(SEXP);
 SEXP ntk_svm_ovo(SEXP, SEXP, SEXP, SEXP, SEXP, SEXP);
 SEXP ntk_as_kernel_matrix(SEXP, SEXP);
 SEXP ntk_op_layout(void);
+SEXP ntk_fc_gradient(SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP);
 
 static const R_CallMethodDef call_methods[] = {
   {"ntk_fc_kernel", (DL_FUNC) &ntk_fc_kernel, 9},
@@ -36,6 +37,7 @@ static const R_CallMethodDef call_methods[] = {
   {"ntk_svm_ovo", (DL_FUNC) &ntk_svm_ovo, 6},
   {"ntk_as_kernel_matrix", (DL_FUNC) &ntk_as_kernel_matrix, 2},
   {"ntk_op_layout", (DL_FUNC) &ntk_op_layout, 0},
+  {"ntk_fc_gradient", (DL_FUNC) &ntk_fc_gradient, 10},
   {NULL, NULL, 0}
 };
 

@@ -31,6 +31,10 @@ test_that("ntkdot(input_shape =) reads rows as images in R's order", {
   expect_equal(unname(kernlab::kernelMatrix(seq_kern, matrix(seqs, 5))@.Data),
                nt_kernel(nt_serial(nt_conv(3), nt_relu(), nt_global_avg_pool(), nt_dense()), seqs,
                          what = "nngp")@.Data, tolerance = 0, ignore_attr = TRUE)
+  vols <- array(rnorm(4 * 3 * 4 * 2 * 2), c(4, 3, 4, 2, 2))
+  vol_kern <- ntkdot(net, input_shape = c(3, 4, 2, 2))
+  expect_equal(unname(kernlab::kernelMatrix(vol_kern, matrix(vols, 4))@.Data),
+               unname(nt_kernel(net, vols)@.Data), tolerance = 0)
   expect_error(kernlab::kernelMatrix(kern, d$x[, 1:10]), "input_shape = c\\(8, 8, 1\\) needs 64")
   expect_error(ntkdot(net, input_shape = c(8, -8)), "`input_shape` must be")
 })
