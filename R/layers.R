@@ -343,7 +343,7 @@ nt_fc <- function(depth = 3, activation = "relu", w_var = 2, b_var = 0, fixed = 
   # one w_var for the hidden layers and one b_var for all: tied parameters
   # of the kernel's gradient (nt_kernel(gradient = TRUE), nt_gp_fit())
   hidden <- lapply(seq_len(depth), function(h)
-    tie_layer(nt_dense(w_var, b_var, trainable = h >= fixed), c(w_var = "w_var", b_var = "b_var")))
+    list(act, tie_layer(nt_dense(w_var, b_var, trainable = h >= fixed), c(w_var = "w_var", b_var = "b_var"))))
   net <- nt_serial(tie_layer(nt_dense(1, b_var, trainable = fixed == 0), c(b_var = "b_var")), hidden)
   # how it was built, so that nt_gp_fit() can build it at other depths
   attr(net, "ntk_fc") <- list(activation = activation, w_var = w_var, b_var = b_var, fixed = fixed)

@@ -270,6 +270,8 @@ SEXP ntk_fc_gradient(SEXP x, SEXP z, SEXP ops_int, SEXP ops_dbl, SEXP tables, SE
       Rf_error("with 'ard', the first layer must be dense with w_var 1 (the columns carry the weights)");
   }
   job.stride = (size_t) plan.nact * (1 + job.np);
+  /* small problems (evidence searches evaluate many): threads cost more than they save */
+  if ((double) job.n * job.m * (1 + job.np) * (plan.nops + 1) < 2e6) nth = 1;
   nt_check_alloc((double) job.n, (double) job.m, 2.0 * (1 + job.np), "the kernels and their gradients");
   nt_check_alloc((double) job.n + job.m, (double) job.stride + 1, 1, "the self records");
   job.selfx = (double *) R_alloc((size_t) job.n * job.stride + 1, sizeof(double));
