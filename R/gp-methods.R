@@ -31,8 +31,9 @@ predict.nt_gp_fit <- function(object, newdata = NULL, se.fit = FALSE, ...) {
   if (!se.fit) return(mean)
   v <- backsolve(object$chol, t(k_star), transpose = TRUE)
   prior <- gp_prior_variances(object, x_new)
-  list(fit = mean, se.fit = y$scale * sqrt(pmax(prior - colSums(v^2), 0)),
-       residual.scale = y$scale * sqrt(object$noise))
+  se <- y$scale * sqrt(pmax(prior - colSums(v^2), 0))
+  names(se) <- names(mean)
+  list(fit = mean, se.fit = se, residual.scale = y$scale * sqrt(object$noise))
 }
 
 # The prior variances k(x, x) of the rows of x, in blocks.
