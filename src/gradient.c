@@ -17,6 +17,8 @@
 #include "ntk.h"
 #include <string.h>
 
+#define GR_BLOCK 256   /* rows of a column per block: its states stay in cache */
+
 typedef struct {
   const nt_plan *plan;
   int np;                 /* parameters */
@@ -25,48 +27,37 @@ typedef struct {
   int ard0;               /* the parameter of ard[0] */
   const double *x, *z;    /* n x d and m x d, column-major */
   int n, m, d, sym;
-  double *selfx, *selfz;  /* per input and activation: s, then ds per parameter */
-  size_t stride;          /* nact (1 + np) */
+  /* self records, per activation a plane per quantity over the inputs:
+     s, sqrt(s), 1 / sqrt(s), then ds per parameter (gr_plane) */
+  double *selfx, *selfz;
   double **out;           /* ntk, nngp, then dntk and dnngp per parameter */
-  double *work;           /* per thread: 3 np */
+  double *work;           /* per thread: gr_work_size() */
 } gr_job;
 
 enum { GR_ABRELU, GR_ERF, GR_IDENTITY };
 
+static size_t gr_work_size(int np) { return (size_t) GR_BLOCK * (2 * (size_t) np + 9); }
+
+/* Plane `which` of activation a in the self records of `len` inputs. */
+static inline double *gr_plane(double *self, size_t len, int np, int a, int which)
+{
+  return self + ((size_t) a * (3 + np) + which) * len;
+}
+
 /* F = E[phi phi], G = E[phi' phi'] and the partials F_1, F_2, G_c, G_1, G_2
-   in (c, s1, s2), into o[0..6].  At parallel pairs (rho = +-1) and at zero
-   variances the ReLU family's G is not differentiable (G_c ~ 1 / sin theta);
-   its terms are set to 0 there, which is exact for an input with itself
-   (rho stays 1 under every parameter). */
-static void act_partials(const nt_op *op, int kind, double c, double s1, double s2, double *o)
+   in (c, s1, s2), into o[0..6], for erf (a erf(b u) + c) and the identity:
+   with S = b^2 s, C = b^2 c and Q = (1 + 2 S1)(1 + 2 S2) - 4 C^2,
+   G = a^2 b^2 (4 / pi) / sqrt(Q), F_1 = -G C / (1 + 2 S1),
+   G_c = 4 b^2 C G / Q, G_1 = -b^2 (1 + 2 S2) G / Q. */
+static void smooth_partials(const nt_op *op, int kind, double c, double s1, double s2, double *o)
 {
   for (int i = 0; i < 7; i++) o[i] = 0;
-  double r1 = sqrt(s1), r2 = sqrt(s2);
   if (kind == GR_IDENTITY) {
     o[0] = c; o[1] = 1;
     return;
   }
-  if (kind == GR_ABRELU) {
-    double a = op->p1, b = op->p2, F, G;
-    double ir1 = r1 > 0 ? 1.0 / r1 : 0.0, ir2 = r2 > 0 ? 1.0 / r2 : 0.0;
-    nt_abrelu_dual(a, b, r1, r2, ir1, ir2, c, &F, &G);
-    o[0] = F; o[1] = G;
-    if (s1 > 0) o[2] = (F - c * G) / (2.0 * s1);   /* Euler: degree 1 */
-    if (s2 > 0) o[3] = (F - c * G) / (2.0 * s2);
-    double rho = nt_snap_rho(c * ir1 * ir2);
-    if (r1 > 0 && r2 > 0 && fabs(rho) < 1.0) {
-      double sin_t = sqrt((1.0 - rho) * (1.0 + rho));
-      o[4] = (a - b) * (a - b) / (6.28318530717958647692 * r1 * r2 * sin_t);
-      o[5] = -c * o[4] / (2.0 * s1);                 /* Euler: degree 0 */
-      o[6] = -c * o[4] / (2.0 * s2);
-    }
-    return;
-  }
-  /* a erf(b u) + c: with S = b^2 s, C = b^2 c and Q = (1 + 2 S1)(1 + 2 S2) - 4 C^2,
-     G = a^2 b^2 (4 / pi) / sqrt(Q), F_1 = -G C / (1 + 2 S1), G_c = 4 b^2 C G / Q,
-     G_1 = -b^2 (1 + 2 S2) G / Q */
   double F, G, b2 = op->p2 * op->p2;
-  nt_act_pair(op, s1, s2, r1, r2, c, &F, &G);
+  nt_act_pair(op, s1, s2, sqrt(s1), sqrt(s2), c, &F, &G);
   double S1 = b2 * s1, S2 = b2 * s2, C = b2 * c;
   double Q = (1.0 + 2.0 * S1) * (1.0 + 2.0 * S2) - 4.0 * C * C;
   if (Q < 1.0 + 2.0 * (S1 + S2)) Q = 1.0 + 2.0 * (S1 + S2);   /* rounding at |c| = sqrt(s1 s2) */
@@ -84,70 +75,96 @@ static int act_kind(const nt_op *op)
   return strcmp(op->info->name, "erf") == 0 ? GR_ERF : GR_IDENTITY;
 }
 
-/* One pair's recursion from K0 = k (tangents dk) with the two inputs' self
-   records sx, sz; in the self pass (rec not NULL, sx = sz = NULL) the state
-   itself is the self variance, recorded before each activation.  On return
-   res = {T, K}, dk and dt the tangents. */
-static void gr_pair(const gr_job *job, double k, double *dk, double *dt, const double *sx,
-                    const double *sz, double *rec, double *res)
+/* The recursion with tangents on a block of `rows` pairs of one column:
+   k, t and the tangents dk, dt (np rows of GR_BLOCK each) start as K0, 0
+   and dK0, 0.  xs, zs: the self planes of the block's x inputs (offset to
+   the block's first row, xn inputs per plane) and of its z input (offset
+   to it).  `record` is the self pass of one input (xs = zs): the state is
+   written to its planes before each activation, which then reads it. */
+static void gr_block(const gr_job *job, int rows, double *k, double *t, double *dk, double *dt,
+                     double *xs, size_t xn, double *zs, size_t zn, int record, double *scratch)
 {
   const nt_plan *plan = job->plan;
   int np = job->np, a = 0;
-  double t = 0, o[7];
-  for (int p = 0; p < np; p++) dt[p] = 0;
+  const int B = GR_BLOCK;
+  double *c = scratch, *g = c + B, *f1 = g + B, *f2 = f1 + B, *gc = f2 + B, *g1 = gc + B,
+         *g2 = g1 + B;
+  for (int i = 0; i < rows; i++) t[i] = 0;
+  for (size_t e = 0; e < (size_t) np * B; e++) dt[e] = 0;
   for (int l = 0; l < plan->nops; l++) {
     const nt_op *op = plan->ops + l;
     if (op->code == NT_OP_DENSE) {
-      double w = op->p1, keep = op->trainable ? 1.0 : 0.0, k_old = k, t_old = t;
+      double w = op->p1, bias = op->p2, keep = op->trainable ? 1.0 : 0.0;
       int pw = job->pw[l], pb = job->pb[l];
-      k = w * k + op->p2;
-      t = w * t + keep * k;
       for (int p = 0; p < np; p++) {
-        dk[p] = w * dk[p] + (p == pw ? k_old : 0.0) + (p == pb ? 1.0 : 0.0);
-        dt[p] = w * dt[p] + (p == pw ? t_old : 0.0) + keep * dk[p];
+        double *d = dk + (size_t) p * B;
+        for (int i = 0; i < rows; i++) d[i] *= w;
+        if (p == pw) for (int i = 0; i < rows; i++) d[i] += k[i];
+        if (p == pb) for (int i = 0; i < rows; i++) d[i] += 1.0;
       }
+      for (int i = 0; i < rows; i++) k[i] = w * k[i] + bias;
+      for (int p = 0; p < np; p++) {
+        double *d = dt + (size_t) p * B, *dkp = dk + (size_t) p * B;
+        for (int i = 0; i < rows; i++) d[i] = w * d[i] + keep * dkp[i];
+        if (p == pw) for (int i = 0; i < rows; i++) d[i] += t[i];
+      }
+      for (int i = 0; i < rows; i++) t[i] = w * t[i] + keep * k[i];
       continue;
     }
-    const double *r1, *r2;
-    if (rec) {
-      double *r = rec + (size_t) a * (1 + np);
-      r[0] = k;
-      memcpy(r + 1, dk, np * sizeof(double));
-      r1 = r2 = r;
+    if (record) {   /* one row: the input with itself */
+      double s = k[0], r = sqrt(s);
+      gr_plane(xs, xn, np, a, 0)[0] = s;
+      gr_plane(xs, xn, np, a, 1)[0] = r;
+      gr_plane(xs, xn, np, a, 2)[0] = r > 0 ? 1.0 / r : 0.0;
+      for (int p = 0; p < np; p++) gr_plane(xs, xn, np, a, 3 + p)[0] = dk[(size_t) p * B];
+    }
+    const double *s1 = gr_plane(xs, xn, np, a, 0), *r1 = gr_plane(xs, xn, np, a, 1),
+                 *ir1 = gr_plane(xs, xn, np, a, 2);
+    double s2 = gr_plane(zs, zn, np, a, 0)[0], r2 = gr_plane(zs, zn, np, a, 1)[0],
+           ir2 = gr_plane(zs, zn, np, a, 2)[0];
+    memcpy(c, k, rows * sizeof(double));
+    int kind = act_kind(op);
+    if (kind == GR_ABRELU) {
+      for (int i = 0; i < rows; i++) g[i] = 1.0;
+      nt_abrelu_column(op->p1, op->p2, r1, ir1, r2, ir2, k, g, rows, NULL);
+      nt_abrelu_partials(op->p1, op->p2, rows, c, k, g, ir1, ir2, f1, f2, gc, g1, g2);
     } else {
-      r1 = sx + (size_t) a * (1 + np);
-      r2 = sz + (size_t) a * (1 + np);
+      double o[7];
+      for (int i = 0; i < rows; i++) {
+        smooth_partials(op, kind, c[i], s1[i], s2, o);
+        k[i] = o[0]; g[i] = o[1]; f1[i] = o[2]; f2[i] = o[3]; gc[i] = o[4]; g1[i] = o[5]; g2[i] = o[6];
+      }
     }
-    act_partials(op, act_kind(op), k, r1[0], r2[0], o);
     for (int p = 0; p < np; p++) {
-      double dc = dk[p], d1 = r1[1 + p], d2 = r2[1 + p];
-      dt[p] = o[1] * dt[p] + t * (o[4] * dc + o[5] * d1 + o[6] * d2);
-      dk[p] = o[1] * dc + o[2] * d1 + o[3] * d2;
+      double *dkp = dk + (size_t) p * B, *dtp = dt + (size_t) p * B;
+      const double *d1 = gr_plane(xs, xn, np, a, 3 + p);
+      double d2 = gr_plane(zs, zn, np, a, 3 + p)[0];
+      for (int i = 0; i < rows; i++) {
+        double dc = dkp[i];
+        dtp[i] = g[i] * dtp[i] + t[i] * (gc[i] * dc + g1[i] * d1[i] + g2[i] * d2);
+        dkp[i] = g[i] * dc + f1[i] * d1[i] + f2[i] * d2;
+      }
     }
-    k = o[0];
-    t *= o[1];
+    for (int i = 0; i < rows; i++) t[i] *= g[i];
     a++;
   }
-  res[0] = t;
-  res[1] = k;
 }
 
-/* K0 of rows i of x and j of z (or x), and its tangents. */
-static double gr_input(const gr_job *job, const double *x, int nx, int i, const double *z, int nz,
-                       int j, double *dk)
+/* K0 of rows r0.. r0 + len - 1 of x (nx rows) against row j of z (nz
+   rows) into k, and its tangents into the np rows of dk (GR_BLOCK apart);
+   column by column, so that each pass reads x contiguously. */
+static void gr_inputs(const gr_job *job, const double *x, int nx, int r0, int len, const double *z,
+                      int nz, int j, double *k, double *dk)
 {
-  double k = 0;
-  for (int p = 0; p < job->np; p++) dk[p] = 0;
+  for (int i = 0; i < len; i++) k[i] = 0;
+  for (int p = 0; p < job->np; p++) memset(dk + (size_t) p * GR_BLOCK, 0, len * sizeof(double));
   for (int c = 0; c < job->d; c++) {
-    double prod = x[i + (size_t) nx * c] * z[j + (size_t) nz * c] / job->d;
-    if (job->ard) {
-      dk[job->ard0 + c] = prod;
-      k += job->ard[c] * prod;
-    } else {
-      k += prod;
-    }
+    const double *xc = x + (size_t) nx * c + r0;
+    double zc = z[j + (size_t) nz * c] / job->d, w = job->ard ? job->ard[c] : 1.0;
+    double *dc = job->ard ? dk + (size_t) (job->ard0 + c) * GR_BLOCK : NULL;
+    for (int i = 0; i < len; i++) k[i] += w * xc[i] * zc;
+    if (dc) for (int i = 0; i < len; i++) dc[i] = xc[i] * zc;
   }
-  return k;
 }
 
 static double column_weight(void *vctx, R_xlen_t task)
@@ -156,7 +173,7 @@ static double column_weight(void *vctx, R_xlen_t task)
   return job->sym ? (double) task + 1 : (double) job->n;
 }
 
-/* Column j: every row (the upper triangle when z is x). */
+/* Column j: every row (the upper triangle when z is x), in blocks. */
 static R_xlen_t gr_column(void *vctx, R_xlen_t task)
 {
   gr_job *job = (gr_job *) vctx;
@@ -164,22 +181,25 @@ static R_xlen_t gr_column(void *vctx, R_xlen_t task)
 #ifdef _OPENMP
   tid = omp_get_thread_num();
 #endif
-  double *dk = job->work + (size_t) 3 * np * tid, *dt = dk + np, res[2];
+  double *k = job->work + gr_work_size(np) * tid, *t = k + GR_BLOCK, *dk = t + GR_BLOCK,
+         *dt = dk + (size_t) np * GR_BLOCK, *scratch = dt + (size_t) np * GR_BLOCK;
   const double *z = job->sym ? job->x : job->z;
   int nz = job->sym ? job->n : job->m, rows = job->sym ? j + 1 : job->n;
-  const double *sz = (job->sym ? job->selfx : job->selfz) + job->stride * j;
+  double *zs = (job->sym ? job->selfx : job->selfz) + j;
   R_xlen_t bad = 0;
-  for (int i = 0; i < rows; i++) {
-    double k0 = gr_input(job, job->x, job->n, i, z, nz, j, dk);
-    gr_pair(job, k0, dk, dt, job->selfx + job->stride * i, sz, NULL, res);
-    size_t at = i + (size_t) job->n * j;
-    job->out[0][at] = res[0];
-    job->out[1][at] = res[1];
+  for (int r0 = 0; r0 < rows; r0 += GR_BLOCK) {
+    int len = rows - r0 < GR_BLOCK ? rows - r0 : GR_BLOCK;
+    gr_inputs(job, job->x, job->n, r0, len, z, nz, j, k, dk);
+    gr_block(job, len, k, t, dk, dt, job->selfx + r0, job->n, zs, nz, 0, scratch);
+    size_t at = r0 + (size_t) job->n * j;
+    memcpy(job->out[0] + at, t, len * sizeof(double));
+    memcpy(job->out[1] + at, k, len * sizeof(double));
     for (int p = 0; p < np; p++) {
-      job->out[2 + p][at] = dt[p];
-      job->out[2 + np + p][at] = dk[p];
+      memcpy(job->out[2 + p] + at, dt + (size_t) p * GR_BLOCK, len * sizeof(double));
+      memcpy(job->out[2 + np + p] + at, dk + (size_t) p * GR_BLOCK, len * sizeof(double));
     }
-    for (int q = 0; q < 2 + 2 * np; q++) bad += !(fabs(job->out[q][at]) <= DBL_MAX);
+    for (int q = 0; q < 2 + 2 * np; q++)
+      for (int i = 0; i < len; i++) bad += !(fabs(job->out[q][at + i]) <= DBL_MAX);
   }
   return bad;
 }
@@ -187,14 +207,30 @@ static R_xlen_t gr_column(void *vctx, R_xlen_t task)
 /* The self records of n inputs (rows of a). */
 static void gr_self(const gr_job *job, const double *a, int n, double *self)
 {
-  double *dk = job->work, *dt = dk + job->np, res[2];
+  int np = job->np;
+  double *k = job->work, *t = k + GR_BLOCK, *dk = t + GR_BLOCK, *dt = dk + (size_t) np * GR_BLOCK,
+         *scratch = dt + (size_t) np * GR_BLOCK;
   for (int i = 0; i < n; i++) {
-    double k0 = gr_input(job, a, n, i, a, n, i, dk);
-    gr_pair(job, k0, dk, dt, NULL, NULL, self + job->stride * i, res);
+    gr_inputs(job, a, n, i, 1, a, n, i, k, dk);
+    gr_block(job, 1, k, t, dk, dt, self + i, n, self + i, n, 1, scratch);
   }
 }
 
-/* The plan's ops must be ones whose tangents gr_pair knows, in one slot. */
+/* The upper triangle of an n x n matrix copied to the lower, in tiles that
+   stay in cache (a plain transposing loop strides through memory). */
+static void mirror_upper(double *a, int n)
+{
+  const int T = 64;
+  for (int j0 = 0; j0 < n; j0 += T)
+    for (int i0 = j0; i0 < n; i0 += T) {
+      int j1 = j0 + T < n ? j0 + T : n, i1 = i0 + T < n ? i0 + T : n;
+      for (int j = j0; j < j1; j++)
+        for (int i = (i0 > j + 1 ? i0 : j + 1); i < i1; i++)
+          a[i + (size_t) n * j] = a[j + (size_t) n * i];
+    }
+}
+
+/* The plan's ops must be ones whose tangents gr_block knows, in one slot. */
 static void gr_check_plan(const nt_plan *plan)
 {
   if (plan->nslots != 1 || plan->branches)
@@ -269,14 +305,14 @@ SEXP ntk_fc_gradient(SEXP x, SEXP z, SEXP ops_int, SEXP ops_dbl, SEXP tables, SE
     if (plan.nops < 1 || plan.ops[0].code != NT_OP_DENSE || plan.ops[0].p1 != 1)
       Rf_error("with 'ard', the first layer must be dense with w_var 1 (the columns carry the weights)");
   }
-  job.stride = (size_t) plan.nact * (1 + job.np);
   /* small problems (evidence searches evaluate many): threads cost more than they save */
   if ((double) job.n * job.m * (1 + job.np) * (plan.nops + 1) < 2e6) nth = 1;
   nt_check_alloc((double) job.n, (double) job.m, 2.0 * (1 + job.np), "the kernels and their gradients");
-  nt_check_alloc((double) job.n + job.m, (double) job.stride + 1, 1, "the self records");
-  job.selfx = (double *) R_alloc((size_t) job.n * job.stride + 1, sizeof(double));
-  job.selfz = job.sym ? job.selfx : (double *) R_alloc((size_t) job.m * job.stride + 1, sizeof(double));
-  job.work = (double *) R_alloc((size_t) 3 * (job.np + 1) * nth, sizeof(double));
+  double planes = (double) plan.nact * (3 + job.np) + 1;
+  nt_check_alloc((double) job.n + job.m, planes, 1, "the self records");
+  job.selfx = (double *) R_alloc((size_t) job.n * (size_t) planes, sizeof(double));
+  job.selfz = job.sym ? job.selfx : (double *) R_alloc((size_t) job.m * (size_t) planes, sizeof(double));
+  job.work = (double *) R_alloc(gr_work_size(job.np) * nth, sizeof(double));
   gr_self(&job, job.x, job.n, job.selfx);
   if (!job.sym) gr_self(&job, job.z, job.m, job.selfz);
   SEXP res = PROTECT(Rf_allocVector(VECSXP, 4));
@@ -288,6 +324,7 @@ SEXP ntk_fc_gradient(SEXP x, SEXP z, SEXP ops_int, SEXP ops_dbl, SEXP tables, SE
     else if (q < 2 + job.np) SET_VECTOR_ELT(dntk, q - 2, mat);
     else SET_VECTOR_ELT(dnngp, q - 2 - job.np, mat);
     job.out[q] = REAL(mat);
+    nt_advise_huge(REAL(mat), (size_t) job.n * job.m * sizeof(double));
   }
   SET_VECTOR_ELT(res, 2, dntk);
   SET_VECTOR_ELT(res, 3, dnngp);
@@ -299,11 +336,7 @@ SEXP ntk_fc_gradient(SEXP x, SEXP z, SEXP ops_int, SEXP ops_dbl, SEXP tables, SE
     Rf_error("%.0f kernel or gradient values are not finite: the variances overflow the double range",
              (double) bad);
   if (job.sym)
-    for (int q = 0; q < 2 + 2 * job.np; q++) {
-      double *a = job.out[q];
-      for (int j = 0; j < job.n; j++)
-        for (int i = j + 1; i < job.n; i++) a[i + (size_t) job.n * j] = a[j + (size_t) job.n * i];
-    }
+    for (int q = 0; q < 2 + 2 * job.np; q++) mirror_upper(job.out[q], job.n);
   UNPROTECT(3);
   return res;
 }

@@ -391,6 +391,11 @@ void nt_gram(const double *x, int ldx, const double *z, int ldz, int rows, int c
    layer `dense` (or none); k and t in place. */
 void nt_abrelu_column(double a, double b, const double *r1, const double *ir1, double r2,
                       double ir2, double *k, double *t, int rows, const nt_op *dense);
+/* Its partials for forward-mode gradients (gradient.c): from c, F = E[phi phi]
+   and G = E[phi' phi'], the derivatives F_1, F_2, G_c, G_1, G_2. */
+void nt_abrelu_partials(double a, double b, int rows, const double *c, const double *F,
+                        const double *G, const double *ir1, double ir2, double *f1, double *f2,
+                        double *gc, double *g1, double *g2);
 
 /* Largest |argument| at which the table of op is read for variance s. */
 double nt_table_reach(const nt_table *t, double s);

@@ -56,3 +56,39 @@ void nt_abrelu_column(double a, double b, const double *r1, const double *ir1, d
     t[i] = w * tt + keep * kk;
   }
 }
+
+/* The partials of an ABReLU (ReLU, leaky ReLU, abs) layer on a column
+   block, for the kernel gradients (gradient.c): F and G from
+   nt_abrelu_column(), c the covariances before it.  F is homogeneous of degree 1 and G of degree 0 in
+   (u, v), so Euler's identity gives the variance partials from the
+   covariance ones: F_1 = (F - c G) / (2 s1), G_1 = -c G_c / (2 s1), with
+   G_c = (a - b)^2 / (2 pi sqrt(s1 s2 - c^2)).  At parallel pairs (rho =
+   +-1) and zero variances G is not differentiable; its terms are 0 there,
+   which is exact for an input with itself (rho stays 1 under every
+   parameter). */
+NT_VECTOR_CLONES
+void nt_abrelu_partials(double a, double b, int rows, const double *c, const double *F,
+                        const double *G, const double *ir1, double ir2, double *f1, double *f2,
+                        double *gc, double *g1, double *g2)
+{
+  /* 1 / s = (1 / sqrt(s))^2: no division per entry (0 for a zero variance) */
+  double ab = (a - b) * (a - b) * 0.15915494309189533577;
+  double h2 = 0.5 * ir2 * ir2;
+#ifdef _OPENMP
+#pragma omp simd
+#endif
+  for (int i = 0; i < rows; i++) {
+    double e = F[i] - c[i] * G[i], h1 = 0.5 * ir1[i] * ir1[i];
+    f1[i] = e * h1;
+    f2[i] = e * h2;
+    double rho = c[i] * ir1[i] * ir2;
+    rho = rho >= 1.0 - 4.0 * DBL_EPSILON ? 1.0 : rho;
+    rho = rho <= -1.0 + 4.0 * DBL_EPSILON ? -1.0 : rho;
+    double gap = (1.0 - rho) * (1.0 + rho);
+    double d = gap > 0 ? ab * ir1[i] * ir2 / sqrt(gap) : 0.0;
+    gc[i] = d;
+    g1[i] = -c[i] * d * h1;
+    g2[i] = -c[i] * d * h2;
+  }
+}
+
