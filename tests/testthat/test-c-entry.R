@@ -15,6 +15,8 @@ valid_calls <- function() {
     ntk_fc_resume = list(tcrossprod(x) / 2, tcrossprod(x) / 2, rowSums(x^2) / 2, NULL, FALSE,
                          fc$ints[, -1], fc$dbls[, -1], list(), c(TRUE, TRUE), 1L, FALSE),
     ntk_fc_family = list(x, NULL, fc$ints, fc$dbls, list(), 1L, FALSE, FALSE),
+    ntk_fc_gradient = list(x, NULL, fc$ints, fc$dbls, list(),
+                           ntk:::kernel_parameters(nt_fc(2, b_var = 0.1), 2L)$index, 3L, NULL, 0L, 1L),
     ntk_conv_kernel = list(img, NULL, sp$ints, sp$dbls, sp$geom, sp$band, FALSE, list(),
                            c(TRUE, FALSE), 1L, FALSE),
     ntk_conv_self = list(img, spg$ints, spg$dbls, spg$geom, spg$band, TRUE, list()),
