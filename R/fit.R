@@ -90,26 +90,36 @@ nt_fit <- function(x, ...) {
 #' @rdname nt_fit
 #' @export
 nt_fit.formula <- function(x, data = NULL, subset, weights, na.action, ...) {
-  call <- match.call()
-  frame_call <- match.call(expand.dots = FALSE)
-  frame_call <- frame_call[c(1L, match(c("x", "data", "subset", "weights", "na.action"),
-                                       names(frame_call), 0L))]
+  m <- formula_model(match.call(expand.dots = FALSE), c("data", "subset", "weights", "na.action"),
+                     parent.frame())
+  fit <- nt_fit.default(m$design, m$y, weights = stats::model.weights(m$frame), ...)
+  formula_fit(fit, m, match.call(), quote(nt_fit))
+}
+
+# The model frame of a formula method's call (its formula in `x`, the
+# arguments `args` of lm's kind), the response and the design matrix.
+formula_model <- function(call, args, env) {
+  frame_call <- call[c(1L, match(c("x", args), names(call), 0L))]
   names(frame_call)[names(frame_call) == "x"] <- "formula"
   frame_call$drop.unused.levels <- TRUE
   frame_call[[1L]] <- quote(stats::model.frame)
-  frame <- eval(frame_call, parent.frame())
+  frame <- eval(frame_call, env)
   y <- stats::model.response(frame)
   if (is.null(y)) stop("the formula must have a response", call. = FALSE)
   terms <- stats::terms(frame)
   design <- formula_design(terms, frame)
   if (anyNA(design))
     stop("the predictors contain NA: use na.action = na.omit, or remove them", call. = FALSE)
-  fit <- nt_fit.default(design, y, weights = stats::model.weights(frame), ...)
-  fit$terms <- terms
-  fit$xlevels <- stats::.getXlevels(terms, frame)
-  fit$na.action <- attr(frame, "na.action")
+  list(frame = frame, y = y, terms = terms, design = design)
+}
+
+# A fit of the design matrix, given the formula's terms, levels and call.
+formula_fit <- function(fit, m, call, fun) {
+  fit$terms <- m$terms
+  fit$xlevels <- stats::.getXlevels(m$terms, m$frame)
+  fit$na.action <- attr(m$frame, "na.action")
   names(call)[2L] <- "formula"
-  call[[1L]] <- quote(nt_fit)
+  call[[1L]] <- fun
   fit$call <- call
   fit
 }

@@ -86,26 +86,8 @@ nt_gp_fit <- function(x, ...) {
 #' @rdname nt_gp_fit
 #' @export
 nt_gp_fit.formula <- function(x, data = NULL, subset, na.action, ...) {
-  call <- match.call()
-  frame_call <- match.call(expand.dots = FALSE)
-  frame_call <- frame_call[c(1L, match(c("x", "data", "subset", "na.action"), names(frame_call), 0L))]
-  names(frame_call)[names(frame_call) == "x"] <- "formula"
-  frame_call$drop.unused.levels <- TRUE
-  frame_call[[1L]] <- quote(stats::model.frame)
-  frame <- eval(frame_call, parent.frame())
-  y <- stats::model.response(frame)
-  if (is.null(y)) stop("the formula must have a response", call. = FALSE)
-  terms <- stats::terms(frame)
-  design <- formula_design(terms, frame)
-  if (anyNA(design))
-    stop("the predictors contain NA: use na.action = na.omit, or remove them", call. = FALSE)
-  fit <- nt_gp_fit.default(design, y, ...)
-  fit$terms <- terms
-  fit$xlevels <- stats::.getXlevels(terms, frame)
-  names(call)[2L] <- "formula"
-  call[[1L]] <- quote(nt_gp_fit)
-  fit$call <- call
-  fit
+  m <- formula_model(match.call(expand.dots = FALSE), c("data", "subset", "na.action"), parent.frame())
+  formula_fit(nt_gp_fit.default(m$design, m$y, ...), m, match.call(), quote(nt_gp_fit))
 }
 
 #' @rdname nt_gp_fit

@@ -6,15 +6,23 @@
 # network on the inputs with column k scaled by sqrt(w_var[k]): the layer
 # gets w_var = 1 and the columns their scales.
 absorb_relevance <- function(net, x, z = NULL) {
+  a <- without_relevance(net, ncol(x))
+  if (is.null(a$relevance)) return(list(net = a$net, x = x, z = z))
+  scale_columns <- function(m) if (is.null(m)) NULL else sweep(m, 2L, sqrt(a$relevance), `*`)
+  list(net = a$net, x = scale_columns(x), z = scale_columns(z))
+}
+
+# The network with its first layer's per-column weight variances (checked
+# against the inputs' `columns`) replaced by w_var = 1, and those variances.
+without_relevance <- function(net, columns) {
   net <- as_network(net)
   w <- relevance_of(net)
-  if (is.null(w)) return(list(net = net, x = x, z = z))
-  if (length(w) != ncol(x))
+  if (is.null(w)) return(list(net = net, relevance = NULL))
+  if (length(w) != columns)
     stop(sprintf("`net`'s first layer has %d weight variances (one per input column), but `x` has %d columns",
-                 length(w), ncol(x)), call. = FALSE)
+                 length(w), columns), call. = FALSE)
   net[[1]]$w_var <- 1
-  scale_columns <- function(a) if (is.null(a)) NULL else sweep(a, 2L, sqrt(w), `*`)
-  list(net = net, x = scale_columns(x), z = scale_columns(z))
+  list(net = net, relevance = w)
 }
 
 # The first layer's per-column weight variances, or NULL.
@@ -29,14 +37,9 @@ relevance_of <- function(net) {
 # the values, the 2 x ops index matrix the C pass reads (0-based, -1 for
 # none), the relevances and the network with them absorbed (w_var 1).
 kernel_parameters <- function(net, columns) {
-  net <- as_network(net)
-  ard <- relevance_of(net)
-  if (!is.null(ard)) {
-    if (length(ard) != columns)
-      stop(sprintf("`net`'s first layer has %d weight variances (one per input column), but `x` has %d columns",
-                   length(ard), columns), call. = FALSE)
-    net[[1]]$w_var <- 1
-  }
+  a <- without_relevance(net, columns)
+  net <- a$net
+  ard <- a$relevance
   plan <- compile_plan(net, columns)
   dense_ops <- which(plan$ints["code", ] == op_code("dense"))
   dense_layers <- Filter(function(l) inherits(l, "nt_dense"), unclass(net))
