@@ -124,9 +124,12 @@ nt_kernel <- function(net, x, z = NULL, what = "ntk", threads = nt_threads(),
   }
   if (all(vapply(labels, is.null, logical(1)))) labels <- NULL
   for (w in what) {   # in place, in C: each kernel is held by `res` alone
-    grad <- if (gradient) res[[paste0("d", w)]]
     res[[w]] <- .Call(C_ntk_as_kernel_matrix, res[[w]], labels)
-    if (gradient) attr(res[[w]], "gradient") <- lapply(grad, function(g) { dimnames(g) <- labels; g })
+    if (gradient) {   # labels cost a copy of each matrix: only when there are any
+      grad <- res[[paste0("d", w)]]
+      if (!is.null(labels)) grad <- lapply(grad, function(g) { dimnames(g) <- labels; g })
+      attr(res[[w]], "gradient") <- grad
+    }
   }
   if (length(what) == 1L) res[[what]] else res[c("ntk", "nngp")[wanted]]
 }

@@ -8,7 +8,7 @@
 # four regression datasets with the same 5 folds for every method; then a
 # synthetic problem whose informative inputs are known.
 #
-#   Rscript inst/scripts/gp-evidence.R [out_dir]    (about 15 minutes, 1 thread)
+#   Rscript inst/scripts/gp-evidence.R [out_dir]    (757 s on one core here, 1 thread)
 #
 # Writes gp-evidence.csv (per dataset, method and fold: test RMSE and the
 # negative log predictive density), gp-relevance.csv (the synthetic case)
