@@ -42,16 +42,6 @@ static void row_norms(const double *x, int n, int d, double *out)
   for (int i = 0; i < n; i++) out[i] /= d;
 }
 
-/* Copies the upper-triangle entries of columns [j0, j1) to the lower
-   triangle: rows [j0, j1) of the columns before.  Chunks write disjoint rows,
-   and none of the rows another chunk reads or uses as Gram scratch. */
-static void mirror_chunk(double *a, int n, int j0, int j1)
-{
-  for (int i = 0; i < j1; i++)
-    for (int j = (i + 1 > j0 ? i + 1 : j0); j < j1; j++)
-      a[j + (size_t) n * i] = a[i + (size_t) n * j];
-}
-
 /* The Gram matrix of columns [j0, j1): rows 0..j1-1 (upper triangle) when
    z is x, all rows otherwise; BLAS on a column chunk, so that threads share
    the Gram work and each chunk is still in cache when its pairs run
@@ -281,7 +271,7 @@ static R_xlen_t kernel_chunk(void *vctx, R_xlen_t task)
       bad += column_layers(job, sz, j, r0, r0 + block < rows ? r0 + block : rows, kbs, tbs, scratch);
   }
   if (job->sym)   /* mirror the chunk while it is in cache */
-    for (int o = 0; o < job->nouts; o++) mirror_chunk(job->outs[o], n, j0, j1);
+    for (int o = 0; o < job->nouts; o++) nt_mirror_chunk(job->outs[o], n, j0, j1);
   return bad;
 }
 

@@ -27,6 +27,7 @@ typedef struct {
   int ard0;               /* the parameter of ard[0] */
   const double *x, *z;    /* n x d and m x d, column-major */
   int n, m, d, sym;
+  int chunk;              /* columns per task */
   /* self records, per activation a plane per quantity over the inputs:
      s, sqrt(s), 1 / sqrt(s), then ds per parameter (gr_plane) */
   double *selfx, *selfz;
@@ -215,22 +216,34 @@ static void gr_inputs(const gr_job *job, const double *x, int nx, int r0, int le
   }
 }
 
-static double column_weight(void *vctx, R_xlen_t task)
+static double chunk_weight(void *vctx, R_xlen_t task)
 {
   const gr_job *job = (const gr_job *) vctx;
-  return job->sym ? (double) task + 1 : (double) job->n;
+  double j0 = (double) task * job->chunk, j1 = j0 + job->chunk < job->m ? j0 + job->chunk : job->m;
+  return job->sym ? (j1 * (j1 + 1) - j0 * (j0 + 1)) / 2 : (double) job->n * (j1 - j0);
+}
+
+/* Copies len values, returning how many are not finite (one pass). */
+NT_VECTOR_CLONES
+static R_xlen_t copy_counting(double *restrict to, const double *restrict from, int len)
+{
+  R_xlen_t bad = 0;
+#ifdef _OPENMP
+#pragma omp simd reduction(+:bad)
+#endif
+  for (int i = 0; i < len; i++) {
+    to[i] = from[i];
+    bad += !(fabs(from[i]) <= DBL_MAX);
+  }
+  return bad;
 }
 
 /* Column j: every row (the upper triangle when z is x), in blocks. */
-static R_xlen_t gr_column(void *vctx, R_xlen_t task)
+static R_xlen_t gr_column(gr_job *job, int j, double *k)
 {
-  gr_job *job = (gr_job *) vctx;
-  int tid = 0, np = job->np, j = (int) task;
-#ifdef _OPENMP
-  tid = omp_get_thread_num();
-#endif
-  double *k = job->work + gr_work_size(np) * tid, *t = k + GR_BLOCK, *dk = t + GR_BLOCK,
-         *dt = dk + (size_t) np * GR_BLOCK, *scratch = dt + (size_t) np * GR_BLOCK;
+  int np = job->np;
+  double *t = k + GR_BLOCK, *dk = t + GR_BLOCK, *dt = dk + (size_t) np * GR_BLOCK,
+         *scratch = dt + (size_t) np * GR_BLOCK;
   const double *z = job->sym ? job->x : job->z;
   int nz = job->sym ? job->n : job->m, rows = job->sym ? j + 1 : job->n;
   double *zs = (job->sym ? job->selfx : job->selfz) + j;
@@ -239,18 +252,29 @@ static R_xlen_t gr_column(void *vctx, R_xlen_t task)
     int len = rows - r0 < GR_BLOCK ? rows - r0 : GR_BLOCK;
     gr_inputs(job, job->x, job->n, r0, len, z, nz, j, k, dk);
     gr_block(job, len, k, t, dk, dt, job->selfx + r0, job->n, zs, nz, 0, scratch);
-    for (int q = 0; q < 2 + 2 * np; q++) {   /* k, t, dk, dt lie GR_BLOCK apart */
-      const double *v = k + (size_t) q * GR_BLOCK;
-      for (int i = 0; i < len; i++) bad += !(fabs(v[i]) <= DBL_MAX);
-    }
     size_t at = r0 + (size_t) job->n * j;
-    memcpy(job->out[0] + at, t, len * sizeof(double));
-    memcpy(job->out[1] + at, k, len * sizeof(double));
-    for (int p = 0; p < np; p++) {
-      memcpy(job->out[2 + p] + at, dt + (size_t) p * GR_BLOCK, len * sizeof(double));
-      memcpy(job->out[2 + np + p] + at, dk + (size_t) p * GR_BLOCK, len * sizeof(double));
-    }
+    bad += copy_counting(job->out[0] + at, t, len) + copy_counting(job->out[1] + at, k, len);
+    for (int p = 0; p < np; p++)
+      bad += copy_counting(job->out[2 + p] + at, dt + (size_t) p * GR_BLOCK, len) +
+             copy_counting(job->out[2 + np + p] + at, dk + (size_t) p * GR_BLOCK, len);
   }
+  return bad;
+}
+
+/* A chunk of columns, then (z = x) its mirror while it is in cache. */
+static R_xlen_t gr_chunk(void *vctx, R_xlen_t task)
+{
+  gr_job *job = (gr_job *) vctx;
+  int tid = 0;
+#ifdef _OPENMP
+  tid = omp_get_thread_num();
+#endif
+  double *k = job->work + gr_work_size(job->np) * tid;
+  int j0 = (int) task * job->chunk, j1 = j0 + job->chunk < job->m ? j0 + job->chunk : job->m;
+  R_xlen_t bad = 0;
+  for (int j = j0; j < j1; j++) bad += gr_column(job, j, k);
+  if (job->sym)
+    for (int q = 0; q < 2 + 2 * job->np; q++) nt_mirror_chunk(job->out[q], job->n, j0, j1);
   return bad;
 }
 
@@ -264,20 +288,6 @@ static void gr_self(const gr_job *job, const double *a, int n, double *self)
     gr_inputs(job, a, n, i, 1, a, n, i, k, dk);
     gr_block(job, 1, k, t, dk, dt, self + i, n, self + i, n, 1, scratch);
   }
-}
-
-/* The upper triangle of an n x n matrix copied to the lower, in tiles that
-   stay in cache (a plain transposing loop strides through memory). */
-static void mirror_upper(double *a, int n)
-{
-  const int T = 64;
-  for (int j0 = 0; j0 < n; j0 += T)
-    for (int i0 = j0; i0 < n; i0 += T) {
-      int j1 = j0 + T < n ? j0 + T : n, i1 = i0 + T < n ? i0 + T : n;
-      for (int j = j0; j < j1; j++)
-        for (int i = (i0 > j + 1 ? i0 : j + 1); i < i1; i++)
-          a[i + (size_t) n * j] = a[j + (size_t) n * i];
-    }
 }
 
 /* The plan's ops must be ones whose tangents gr_block knows, in one slot. */
@@ -378,15 +388,16 @@ SEXP ntk_fc_gradient(SEXP x, SEXP z, SEXP ops_int, SEXP ops_dbl, SEXP tables, SE
   }
   SET_VECTOR_ELT(res, 2, dntk);
   SET_VECTOR_ELT(res, 3, dnngp);
-  nt_drive_spec spec = {job.m, column_weight, gr_column, 0, nth};
+  /* chunks whose outputs fit in about 2 MB of cache, for the mirror */
+  double cols = 2097152.0 / (8.0 * job.n * (2.0 + 2.0 * job.np));
+  job.chunk = cols < 4 ? 4 : cols > 64 ? 64 : (int) cols;
+  nt_drive_spec spec = {(job.m + job.chunk - 1) / job.chunk, chunk_weight, gr_chunk, 0, nth};
   nt_progress bar;
   nt_progress_start(&bar, 0, (double) job.n * job.m);
   R_xlen_t bad = nt_drive(&spec, &job, &bar);
   if (bad > 0)
     Rf_error("%.0f kernel or gradient values are not finite: the variances overflow the double range",
              (double) bad);
-  if (job.sym)
-    for (int q = 0; q < 2 + 2 * job.np; q++) mirror_upper(job.out[q], job.n);
   UNPROTECT(3);
   return res;
 }

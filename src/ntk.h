@@ -476,6 +476,10 @@ void nt_progress_step(nt_progress *p, double work);
 void nt_progress_end(nt_progress *p);
 double nt_now(void);   /* wall-clock seconds */
 
+/* result.c: the upper triangle of columns [j0, j1) of a symmetric n x n
+   result mirrored to the lower (see there why chunks may run in parallel). */
+void nt_mirror_chunk(double *a, int n, int j0, int j1);
+
 /* drive.c: runs tasks 0..ntasks-1 in blocks of about block_work work units
    (weight(ctx, t) each; block_work <= 0: adaptive, doubled while blocks
    take under 0.05 s), on nth OpenMP threads, or serially on the main thread

@@ -30,3 +30,14 @@ SEXP ntk_as_kernel_matrix(SEXP k, SEXP labels)
   UNPROTECT(2);
   return k;
 }
+
+/* Copies the upper-triangle entries of columns [j0, j1) of the n x n matrix
+   a to the lower triangle: rows [j0, j1) of the columns before.  Chunks
+   write disjoint rows, and none of the rows another chunk reads; called on a
+   chunk just computed, while it is in cache. */
+void nt_mirror_chunk(double *a, int n, int j0, int j1)
+{
+  for (int i = 0; i < j1; i++)
+    for (int j = (i + 1 > j0 ? i + 1 : j0); j < j1; j++)
+      a[j + (size_t) n * i] = a[i + (size_t) n * j];
+}
