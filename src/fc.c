@@ -270,7 +270,7 @@ static R_xlen_t kernel_chunk(void *vctx, R_xlen_t task)
     for (int r0 = 0; r0 < rows; r0 += block)
       bad += column_layers(job, sz, j, r0, r0 + block < rows ? r0 + block : rows, kbs, tbs, scratch);
   }
-  if (job->sym)   /* mirror the chunk while it is in cache */
+  if (job->sym)   /* mirror the chunk in cache (rows no other chunk uses as Gram scratch) */
     for (int o = 0; o < job->nouts; o++) nt_mirror_chunk(job->outs[o], n, j0, j1);
   return bad;
 }
